@@ -1,0 +1,278 @@
+"""Every loss and term against the independent references in ``reference_losses``: values and
+gradients, float64, several seeds and shapes (d = 1 included), plus finite-difference checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.autograd import gradcheck
+
+from sslteach.losses import (
+    LOSSES,
+    BarlowTwinsLoss,
+    TiCoLoss,
+    VICRegLoss,
+    VICRegTiCoLoss,
+    WMSELoss,
+    build_loss,
+    covariance_loss,
+    cross_correlation,
+    invariance_loss,
+    variance_loss,
+)
+
+import reference_losses as ref
+
+SHAPES = [(2, 1), (8, 1), (16, 4), (32, 16), (64, 8)]
+SEEDS = [0, 1, 2]
+
+
+def embeddings(n: int, d: int, seed: int, scale: float = 1.0):
+    g = torch.Generator().manual_seed(seed)
+    z_a = (scale * torch.randn(n, d, generator=g, dtype=torch.float64)).requires_grad_()
+    z_b = z_a.detach() + 0.3 * torch.randn(n, d, generator=g, dtype=torch.float64)
+    return z_a, z_b.requires_grad_()
+
+
+def assert_same_values_and_grads(ours: dict, theirs: dict, inputs, atol=1e-10):
+    """Each term equal in value and in its gradient w.r.t. every input."""
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        torch.testing.assert_close(ours[name], theirs[name], atol=atol, rtol=1e-9, msg=name)
+        g_ours = torch.autograd.grad(ours[name], inputs, retain_graph=True, allow_unused=True)
+        g_ref = torch.autograd.grad(theirs[name], inputs, retain_graph=True, allow_unused=True)
+        for a, b in zip(g_ours, g_ref, strict=True):
+            a = torch.zeros_like(inputs[0]) if a is None else a
+            b = torch.zeros_like(inputs[0]) if b is None else b
+            torch.testing.assert_close(a, b, atol=atol, rtol=1e-8, msg=f"grad of {name}")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("n,d", SHAPES)
+def test_vicreg_matches_reference(n, d, seed):
+    z_a, z_b = embeddings(n, d, seed, scale=0.5)  # std < γ so the variance hinge is active
+    loss = VICRegLoss(lambda_=20.0, mu=25.0, nu=1.0)
+    ref_loss, ref_terms = ref.vicreg(z_a, z_b, lam=20.0, mu=25.0, nu=1.0)
+    terms = loss.terms(z_a, z_b)
+    assert_same_values_and_grads(
+        {**terms, "total": loss(z_a, z_b)}, {**ref_terms, "total": ref_loss}, (z_a, z_b)
+    )
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("n,d", SHAPES)
+def test_barlow_twins_matches_reference(n, d, seed):
+    z_a, z_b = embeddings(n, d, seed)
+    loss = BarlowTwinsLoss()
+    ref_loss, ref_terms = ref.barlow_twins(z_a, z_b)
+    assert_same_values_and_grads(
+        {**loss.terms(z_a, z_b), "total": loss(z_a, z_b)},
+        {**ref_terms, "total": ref_loss},
+        (z_a, z_b),
+    )
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("n,d", SHAPES)
+def test_tico_matches_unrolled_reference_over_steps(n, d, seed):
+    loss = TiCoLoss(beta=0.8, rho=8.0)
+    past = []
+    for step in range(4):
+        z_a, z_b = embeddings(n, d, seed * 10 + step)
+        ref_loss, ref_terms, ref_C = ref.tico(z_a, z_b, past, beta=0.8, rho=8.0)
+        terms = loss.terms(z_a, z_b)
+        assert_same_values_and_grads(
+            {**terms, "total": loss.combine(terms)}, {**ref_terms, "total": ref_loss}, (z_a, z_b)
+        )
+        torch.testing.assert_close(loss.C, ref_C.detach(), atol=1e-12, rtol=1e-10)
+        past.append(z_a.detach())
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("n,d", SHAPES)
+def test_vicreg_tico_matches_reference_over_steps(n, d, seed):
+    loss = VICRegTiCoLoss(lambda_=20.0, mu=25.0, rho=8.0, beta=0.9)
+    past = []
+    for step in range(3):
+        z_a, z_b = embeddings(n, d, seed * 10 + step, scale=0.5)
+        ref_loss, ref_terms, ref_C = ref.vicreg_tico(z_a, z_b, past, lam=20.0)
+        terms = loss.terms(z_a, z_b)
+        assert_same_values_and_grads(
+            {**terms, "total": loss.combine(terms)}, {**ref_terms, "total": ref_loss}, (z_a, z_b)
+        )
+        torch.testing.assert_close(loss.C, ref_C.detach(), atol=1e-12, rtol=1e-10)
+        past.append(z_a.detach())
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("n,d,w_size,w_iter", [(8, 1, 4, 1), (32, 4, 16, 2), (64, 8, 32, 3)])
+def test_wmse_matches_reference(n, d, w_size, w_iter, seed):
+    z_a, z_b = embeddings(n, d, seed)
+    loss = WMSELoss(w_size=w_size, w_iter=w_iter, eps=0.01)
+    torch.manual_seed(seed)
+    terms = loss.terms(z_a, z_b)
+    torch.manual_seed(seed)
+    perms = [torch.randperm(n) for _ in range(w_iter)]
+    ref_value = ref.wmse(z_a, z_b, w_size, perms, eps=0.01)
+    assert_same_values_and_grads(
+        {"whitened_mse": terms["whitened_mse"]}, {"whitened_mse": ref_value}, (z_a, z_b), atol=1e-9
+    )
+
+
+def test_tico_running_matrix_is_the_unrolled_ema():
+    beta, d = 0.7, 5
+    loss = TiCoLoss(beta=beta)
+    batches = [embeddings(12, d, seed)[0].detach() for seed in range(6)]
+    for z in batches:
+        loss(z, z + 0.1)
+    autocorrelations = [ref.unit_rows(z).T @ ref.unit_rows(z) / z.shape[0] for z in batches]
+    k = len(batches)
+    unrolled = sum((1 - beta) * beta ** (k - 1 - t) * B for t, B in enumerate(autocorrelations))
+    torch.testing.assert_close(loss.C, unrolled, atol=1e-12, rtol=1e-10)
+
+
+def test_tico_update_false_and_reset_leave_memory_as_documented():
+    loss = TiCoLoss()
+    z_a, z_b = embeddings(16, 4, 0)
+    loss(z_a, z_b)
+    stored = loss.C.clone()
+    loss(z_b, z_a, update=False)
+    torch.testing.assert_close(loss.C, stored)
+    loss.reset()
+    assert loss.C.numel() == 0
+    with pytest.raises(ValueError, match=r"call reset\(\)"):
+        loss(z_a, z_b)
+        loss(torch.randn(16, 5, dtype=torch.float64), torch.randn(16, 5, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("cls", [TiCoLoss, VICRegTiCoLoss])
+def test_running_matrix_survives_a_state_dict_round_trip(cls, tmp_path):
+    loss = cls()
+    for seed in range(3):
+        z_a, z_b = embeddings(16, 6, seed)
+        loss(z_a, z_b)
+    torch.save(loss.state_dict(), tmp_path / "loss.pt")
+    restored = cls()
+    assert restored.C.numel() == 0
+    restored.load_state_dict(torch.load(tmp_path / "loss.pt"))
+    torch.testing.assert_close(restored.C, loss.C, atol=0, rtol=0)
+    z_a, z_b = embeddings(16, 6, 99)
+    torch.testing.assert_close(restored(z_a, z_b), loss(z_a, z_b), atol=0, rtol=0)
+
+
+def test_losses_pass_finite_difference_gradcheck():
+    z_a, z_b = embeddings(12, 4, 0, scale=0.5)
+    checks = {
+        "vicreg": VICRegLoss(),
+        "barlow": BarlowTwinsLoss(),
+        "tico": lambda a, b: TiCoLoss()(a, b, update=False),
+        "vicreg-tico": lambda a, b: VICRegTiCoLoss()(a, b, update=False),
+        "wmse": WMSELoss(w_size=12, eps=0.05),
+    }
+    for name, fn in checks.items():
+        assert gradcheck(fn, (z_a, z_b), eps=1e-6, atol=1e-5), name
+
+
+def test_pieces_are_the_official_functions():
+    z_a, z_b = embeddings(32, 8, 3, scale=0.5)
+    _, terms = ref.vicreg(z_a, z_b)
+    torch.testing.assert_close(invariance_loss(z_a, z_b), terms["invariance"])
+    torch.testing.assert_close((variance_loss(z_a) + variance_loss(z_b)) / 2, terms["variance"])
+    torch.testing.assert_close(covariance_loss(z_a) + covariance_loss(z_b), terms["covariance"])
+    c = cross_correlation(z_a, z_a)  # a view with itself: c_ii = var/(var + ε) ≈ 1
+    torch.testing.assert_close(
+        torch.diagonal(c), torch.ones(8, dtype=torch.float64), atol=1e-3, rtol=0
+    )
+
+
+def test_paper_normalisation_differs_from_code_by_d_and_two():
+    """The paper's s(Z,Z') is 1/n Σ||z−z'||² = d·mse, and it sums (not averages) v(Z)+v(Z')."""
+    n, d = 32, 8
+    z_a, z_b = embeddings(n, d, 0, scale=0.5)
+    terms = VICRegLoss().terms(z_a, z_b)
+    paper_invariance = ((z_a - z_b) ** 2).sum(1).mean()
+    torch.testing.assert_close(paper_invariance, d * terms["invariance"])
+    paper_variance = variance_loss(z_a) + variance_loss(z_b)
+    torch.testing.assert_close(paper_variance, 2 * terms["variance"])
+
+
+def test_zero_variance_columns_stay_finite():
+    z = torch.randn(16, 6, dtype=torch.float64)
+    z[:, 2] = 3.0  # a collapsed dimension
+    z_a, z_b = z.clone().requires_grad_(), (z + 0.0).requires_grad_()
+    for name, cls in LOSSES.items():
+        loss = cls(w_size=16, eps=0.1) if name == "wmse" else cls()
+        value = loss(z_a, z_b)
+        (grad_a,) = torch.autograd.grad(value, z_a)
+        assert torch.isfinite(value) and torch.isfinite(grad_a).all(), name
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_low_precision_inputs_are_upcast(dtype):
+    z_a, z_b = embeddings(64, 8, 0)
+    for name, cls in LOSSES.items():
+        loss = cls(w_size=32) if name == "wmse" else cls()
+        torch.manual_seed(0)
+        exact = loss(z_a.detach(), z_b.detach()) if name not in ("tico", "vicreg-tico") else None
+        torch.manual_seed(0)
+        fresh = cls(w_size=32) if name == "wmse" else cls()
+        value = fresh(z_a.detach().to(dtype), z_b.detach().to(dtype))
+        assert value.dtype in (torch.float32, torch.float64) and torch.isfinite(value), name
+        if exact is not None:
+            tol = 1e-4 if dtype == torch.float32 else 0.05
+            assert abs(value.item() - exact.item()) <= tol * max(1.0, abs(exact.item())), name
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_losses_run_on_cuda():
+    z_a, z_b = (z.detach().cuda() for z in embeddings(64, 8, 0))
+    for name, cls in LOSSES.items():
+        loss = (cls(w_size=32) if name == "wmse" else cls()).cuda()
+        assert loss(z_a, z_b).device.type == "cuda"
+
+
+def test_build_loss_registry():
+    assert isinstance(build_loss("vicreg", lambda_=20.0), VICRegLoss)
+    assert build_loss("tico", rho=20.0).rho == 20.0
+    with pytest.raises(ValueError, match="unknown method 'simclr'; choose one of vicreg"):
+        build_loss("simclr")
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: VICRegLoss()(torch.randn(8), torch.randn(8)), "z_a must be 2-D"),
+        (lambda: VICRegLoss()(torch.randn(8, 4, 2), torch.randn(8, 4, 2)), "z_a must be 2-D"),
+        (lambda: VICRegLoss()(torch.randn(8, 4), torch.randn(8, 5)), "same shape"),
+        (lambda: BarlowTwinsLoss()(torch.randn(1, 4), torch.randn(1, 4)), "batch size n=1"),
+        (lambda: TiCoLoss()(torch.randn(8, 4), torch.randn(7, 4)), "same shape"),
+        (lambda: VICRegLoss(mu=-1.0), "mu must lie in"),
+        (lambda: VICRegLoss(gamma=0.0), "gamma must lie in"),
+        (lambda: VICRegLoss(eps=0.0), "eps must lie in"),
+        (lambda: BarlowTwinsLoss(lambda_=float("nan")), "lambda_ must lie in"),
+        (lambda: TiCoLoss(beta=1.0), "beta must lie in"),
+        (lambda: VICRegTiCoLoss(rho=-2.0), "rho must lie in"),
+        (lambda: WMSELoss(w_size=0), "w_size must be a positive integer"),
+        (lambda: WMSELoss(w_size=1), "w_size must be at least 2"),
+        (lambda: WMSELoss(eps=1.0), "eps must lie in"),
+        (lambda: WMSELoss(w_size=48)(torch.randn(64, 8), torch.randn(64, 8)), "must divide"),
+        (lambda: WMSELoss(w_size=128)(torch.randn(64, 8), torch.randn(64, 8)), "must divide"),
+        (lambda: WMSELoss(w_size=8)(torch.randn(64, 8), torch.randn(64, 8)), r"w_size ≥ 16"),
+    ],
+)
+def test_bad_input_raises_a_clear_error(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_non_tensor_and_integer_inputs_raise_type_errors():
+    with pytest.raises(TypeError, match=r"z_a must be a torch\.Tensor"):
+        VICRegLoss()([[1.0, 2.0]], torch.randn(1, 2))
+    with pytest.raises(TypeError, match="floating-point"):
+        VICRegLoss()(torch.ones(4, 2, dtype=torch.long), torch.ones(4, 2, dtype=torch.long))
+
+
+def test_wmse_reports_singular_covariance_with_the_fix():
+    z = torch.randn(16, 1).repeat(1, 4)  # rank 1: every sub-batch covariance is singular
+    with pytest.raises(ValueError, match="covariance is singular; increase eps"):
+        WMSELoss(w_size=8)(z, z)

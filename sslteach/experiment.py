@@ -1,0 +1,145 @@
+"""A whole run as the command line does it: load data, train, evaluate, write results.
+
+``run`` writes two files into its output folder and keeps them current while it trains:
+``checkpoint.pt`` (everything needed to resume) and ``metrics.json`` (config, per-epoch
+history, and at the end the linear-probe and kNN accuracies).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from sslteach.data import ImageSet, load_dataset
+from sslteach.evaluate import baseline_accuracies, evaluate_encoder
+from sslteach.train import (
+    Callback,
+    NonFiniteLossError,
+    ProgressBar,
+    TrainConfig,
+    Trainer,
+    augment_config_for,
+    load_checkpoint,
+    model_for,
+    resolve_device,
+    resume_trainer,
+)
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.json"
+
+
+def prepare_output(out: str | Path) -> Path:
+    """Create ``out`` and prove it is writable before hours of training depend on it."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(
+            f"cannot write to --out {out} ({err.strerror or err}); choose a writable folder"
+        ) from err
+    return out
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write atomically: a crash never leaves a half-written metrics file behind."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+class _MetricsWriter(Callback):
+    """Keeps metrics.json current after every epoch, so nothing computed is lost."""
+
+    def __init__(self, path: Path, header: dict) -> None:
+        self.path, self.header = path, header
+
+    def on_epoch_end(self, trainer: Trainer, record: dict) -> None:
+        write_json(self.path, {**self.header, "status": "training", "history": trainer.history})
+
+
+def load_splits(config: TrainConfig) -> tuple[ImageSet, ImageSet]:
+    """The run's training images (limited to ``config.train_images``) and its test split."""
+    train_set = load_dataset(config.dataset, "train", config.data_root)
+    test_set = load_dataset(config.dataset, "test", config.data_root)
+    return train_set.subset(config.train_images), test_set
+
+
+def run(
+    config: TrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    baselines: bool = False,
+    progress: bool = True,
+    callbacks: Sequence[Callback] = (),
+) -> dict:
+    """Train ``config`` (or resume the run in ``out``), evaluate it, and return its metrics."""
+    out = prepare_output(out)
+    checkpoint = out / CHECKPOINT
+    train_set, test_set = load_splits(config)
+    header = {"method": config.method, "dataset": config.dataset, "epochs": config.epochs}
+    writer = _MetricsWriter(out / METRICS, {**header, "config": asdict(config)})
+    callbacks = [*callbacks, writer, *([ProgressBar()] if progress else [])]
+    if resume:
+        trainer = resume_trainer(checkpoint, train_set, callbacks=callbacks)
+        config = trainer.config
+        writer.header["config"] = asdict(config)
+    else:
+        trainer = Trainer(config, train_set, callbacks=callbacks, checkpoint_path=checkpoint)
+    start = time.perf_counter()
+    try:
+        trainer.fit()
+    except NonFiniteLossError as err:
+        write_json(
+            writer.path, {**writer.header, "status": f"stopped: {err}", "history": err.history}
+        )
+        raise
+    except KeyboardInterrupt:
+        write_json(
+            writer.path, {**writer.header, "status": "interrupted", "history": trainer.history}
+        )
+        raise
+    metrics = {
+        **writer.header,
+        "status": "finished",
+        **evaluate_encoder(trainer.model.encoder, train_set, test_set, trainer.augment_config),
+        "effective_rank": trainer.history[-1]["effective_rank"],
+        "train_seconds": time.perf_counter() - start,
+        "device": str(trainer.device),
+    }
+    if baselines:
+        torch.manual_seed(config.seed)
+        random_encoder = model_for(config).encoder.to(trainer.device)
+        metrics["baselines"] = baseline_accuracies(
+            random_encoder, train_set, test_set, trainer.augment_config
+        )
+    metrics["history"] = trainer.history
+    write_json(writer.path, metrics)
+    return metrics
+
+
+def evaluate_checkpoint(path: str | Path, *, device: str = "auto") -> dict:
+    """Re-evaluate the encoder saved at ``path`` on its data set's train/test splits."""
+    state = load_checkpoint(path)
+    config = TrainConfig.from_dict({**state["config"], "device": device})
+    model = model_for(config)
+    model.load_state_dict(state["model"])
+    model.to(resolve_device(config.device))
+    train_set, test_set = load_splits(config)
+    return {
+        "checkpoint": str(path),
+        "method": config.method,
+        "dataset": config.dataset,
+        "epochs_trained": state["position"]["epoch"],
+        **evaluate_encoder(model.encoder, train_set, test_set, augment_config_for(config)),
+    }

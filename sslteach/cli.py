@@ -146,6 +146,7 @@ def _summary(metrics: dict) -> str:
         f"  linear probe accuracy  {metrics['linear_probe_accuracy']:.3f}",
         f"  kNN accuracy           {metrics['knn_accuracy']:.3f}",
         f"  effective rank         {metrics['effective_rank']:.1f}",
+        f"  embedding std          {metrics['embedding_std']:.3f}",
     ]
     for name, scores in metrics.get("baselines", {}).items():
         linear, knn = scores["linear_probe_accuracy"], scores["knn_accuracy"]

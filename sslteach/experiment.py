@@ -31,6 +31,7 @@ from sslteach.train import (
     resume_trainer,
 )
 
+FINAL_DIAGNOSTICS = ("effective_rank", "embedding_std", "l2_normalized_std")
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
 
@@ -113,7 +114,7 @@ def run(
         **writer.header,
         "status": "finished",
         **evaluate_encoder(trainer.model.encoder, train_set, test_set, trainer.augment_config),
-        "effective_rank": trainer.history[-1]["effective_rank"],
+        **{key: trainer.history[-1][key] for key in FINAL_DIAGNOSTICS},
         "train_seconds": time.perf_counter() - start,
         "device": str(trainer.device),
     }

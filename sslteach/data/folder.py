@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
-from torchvision.io import ImageReadMode, decode_image
+from PIL import Image, UnidentifiedImageError
 from torchvision.transforms.v2.functional import resize
 
 from sslteach.data import ImageSet, check_split
@@ -43,11 +44,13 @@ def load_image_folder(split: str, root: str | Path, *, size: int = 32) -> ImageS
             if path.suffix.lower() not in EXTENSIONS:
                 continue
             try:
-                image = decode_image(str(path), mode=ImageReadMode.RGB)
-            except RuntimeError as err:
+                with Image.open(path) as file:
+                    pixels = np.array(file.convert("RGB"))  # (H, W, 3) uint8
+            except (OSError, UnidentifiedImageError) as err:
                 raise ValueError(
                     f"cannot decode {path}: {err}; remove or re-save the file"
                 ) from err
+            image = torch.from_numpy(pixels).permute(2, 0, 1)
             images.append(resize(image, [size, size], antialias=True))
             labels.append(label)
     if not images:

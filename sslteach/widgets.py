@@ -69,6 +69,7 @@ def quick_run(
     train_images: int = 2048,
     held_out: int = 1000,
     projector: str = "256-64",
+    embedding_norm: str = "none",
     seed: int = 0,
     **hyperparameters: float,
 ) -> QuickRun:
@@ -86,6 +87,7 @@ def quick_run(
         train_images=train_images,
         loss=hyperparameters,
         projector=projector,
+        embedding_norm=embedding_norm,
         seed=seed,
         device="cpu",
         warmup_epochs=0.5,

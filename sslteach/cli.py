@@ -1,4 +1,4 @@
-"""The ``sslteach`` command line: ``train`` a method on a data set, ``eval`` a checkpoint."""
+"""The ``sslteach`` command line: ``train``, ``compare``, ``sweep`` and ``eval``."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import json
 import sys
 
 from sslteach import __version__
+from sslteach.config import PRESETS, TrainConfig, make_config
 from sslteach.data import DATASETS
 from sslteach.losses import LOSSES
 from sslteach.models import BACKBONES, EMBEDDING_NORMS
 from sslteach.optim import OPTIMIZERS
 
-# Loss flags → the loss's constructor argument (its name in Python).
+# Loss flags → the loss's constructor argument.
 LOSS_FLAGS = {
     "lambda": "lambda_",
     "mu": "mu",
@@ -23,21 +24,32 @@ LOSS_FLAGS = {
     "w_size": "w_size",
     "w_iter": "w_iter",
 }
+# Plain TrainConfig fields that have a flag of the same name.
+CONFIG_FLAGS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "weight_decay",
+    "backbone",
+    "projector",
+    "embedding_norm",
+    "train_images",
+)
 
 
-def _add_train_arguments(p: argparse.ArgumentParser) -> None:
-    from sslteach.train import TrainConfig
-
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """Everything that defines a run, shared by train, compare and sweep."""
     d = TrainConfig()
-    p.add_argument("--method", choices=list(LOSSES), default=d.method)
     p.add_argument("--dataset", choices=list(DATASETS), default=d.dataset)
     p.add_argument(
         "--data-dir",
         default=d.data_root,
         help="CIFAR-10's download folder, or the folder of --dataset folder (%(default)s)",
     )
+    p.add_argument("--preset", choices=list(PRESETS), help="a named recipe (see README)")
     p.add_argument("--epochs", type=int, help=f"default: {d.epochs} on shapes")
-    p.add_argument("--batch-size", type=int, help=f"default: {d.batch_size}")
+    p.add_argument("--batch-size", type=int, help=f"default: {d.batch_size} on shapes")
     p.add_argument("--lr", type=float, help=f"peak learning rate (default: {d.lr} on shapes)")
     p.add_argument("--optimizer", choices=OPTIMIZERS)
     p.add_argument("--weight-decay", type=float)
@@ -48,6 +60,7 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
         choices=EMBEDDING_NORMS,
         help="normalise the embedding (Hua et al.'s concise framework; default: none)",
     )
+    p.add_argument("--train-images", type=int, help="use only the first N training images")
     loss = p.add_argument_group("loss weights (defaults: each loss's paper values)")
     loss.add_argument("--lambda", type=float, help="VICReg invariance / Barlow Twins off-diagonal")
     loss.add_argument("--mu", type=float, help="VICReg variance weight")
@@ -57,15 +70,10 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     loss.add_argument("--beta", type=float, help="TiCo running-matrix momentum")
     loss.add_argument("--w-size", type=int, help="W-MSE whitening sub-batch size")
     loss.add_argument("--w-iter", type=int, help="W-MSE iterations per step")
-    p.add_argument("--train-images", type=int, help="use only the first N training images")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="auto, cpu or cuda (default: %(default)s)")
-    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    p.add_argument(
-        "--baselines", action="store_true", help="also probe raw pixels and a random-init encoder"
-    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--out", required=True, help="folder for checkpoint.pt and metrics.json")
+    p.add_argument("--out", required=True, help="output folder")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,46 +83,59 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sslteach {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
     train = commands.add_parser("train", help="train a method, then evaluate it")
-    _add_train_arguments(train)
+    train.add_argument("--method", choices=list(LOSSES), default="vicreg")
+    _add_run_arguments(train)
+    train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    train.add_argument(
+        "--baselines", action="store_true", help="also probe raw pixels and a random-init encoder"
+    )
+
+    compare = commands.add_parser("compare", help="the study's table: several methods, one budget")
+    compare.add_argument(
+        "--methods",
+        default="tico,vicreg-tico,vicreg",
+        help="comma-separated methods (default: %(default)s, the study's three)",
+    )
+    _add_run_arguments(compare)
+
+    sweep = commands.add_parser("sweep", help="training curves for several values of one setting")
+    sweep.add_argument("--method", choices=list(LOSSES), default="vicreg")
+    sweep.add_argument("--param", required=True, help="lr, batch-size, epochs or a loss weight")
+    sweep.add_argument("--values", required=True, help="comma-separated, e.g. 1e-3,4e-3,1e-2")
+    sweep.add_argument(
+        "--monitor-images", type=int, default=2000, help="probe fit size per epoch (%(default)s)"
+    )
+    _add_run_arguments(sweep)
+
     evaluate = commands.add_parser("eval", help="re-evaluate a checkpoint")
     evaluate.add_argument("--checkpoint", required=True, help="DIR/checkpoint.pt")
     evaluate.add_argument("--device", default="auto")
     return parser
 
 
-def config_from_args(args: argparse.Namespace):
-    """A ``TrainConfig`` from parsed ``train`` arguments; loss flags must fit the method."""
-    from sslteach.train import config_for_dataset
-
+def config_from_args(args: argparse.Namespace, method: str, *, strict: bool = True) -> TrainConfig:
+    """The run ``args`` describe for ``method``. Loss flags the method does not take are an
+    error when ``strict`` (train, sweep), and skipped otherwise (compare applies each flag to
+    the methods that take it)."""
+    accepted = LOSSES[method]().hyperparameters()
     loss = {}
-    accepted = LOSSES[args.method]().hyperparameters()
     for flag, name in LOSS_FLAGS.items():
         value = getattr(args, flag)
         if value is None:
             continue
-        if name not in accepted:
-            options = ", ".join(f"--{k.rstrip('_').replace('_', '-')}" for k in accepted)
+        if name in accepted:
+            loss[name] = value
+        elif strict:
+            options = ", ".join("--" + k.rstrip("_").replace("_", "-") for k in accepted)
             given = "--" + flag.replace("_", "-")
-            raise ValueError(
-                f"{given} does not apply to --method {args.method} (it takes {options})"
-            )
-        loss[name] = value
-    chosen = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "optimizer": args.optimizer,
-        "weight_decay": args.weight_decay,
-        "backbone": args.backbone,
-        "projector": args.projector,
-        "embedding_norm": args.embedding_norm,
-        "train_images": args.train_images,
-    }
-    overrides = {k: v for k, v in chosen.items() if v is not None}
-    return config_for_dataset(
+            raise ValueError(f"{given} does not apply to --method {method} (it takes {options})")
+    overrides = {f: getattr(args, f) for f in CONFIG_FLAGS if getattr(args, f) is not None}
+    return make_config(
         args.dataset,
-        method=args.method,
+        method,
+        args.preset or "",
         data_root=args.data_dir,
         seed=args.seed,
         device=args.device,
@@ -126,7 +147,7 @@ def config_from_args(args: argparse.Namespace):
 def _train(args: argparse.Namespace) -> int:
     from sslteach.experiment import CHECKPOINT, METRICS, run
 
-    config = config_from_args(args)
+    config = config_from_args(args, args.method)
     metrics = run(
         config,
         args.out,
@@ -136,6 +157,53 @@ def _train(args: argparse.Namespace) -> int:
     )
     print(_summary(metrics))
     print(f"wrote {args.out}/{CHECKPOINT} and {args.out}/{METRICS}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from sslteach.reproduce import compare, results_table
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in LOSSES]
+    if unknown or not methods:
+        raise ValueError(
+            f"--methods must list methods from {', '.join(LOSSES)}, got {args.methods!r}"
+        )
+    for flag in LOSS_FLAGS:
+        given = getattr(args, flag) is not None
+        if given and not any(LOSS_FLAGS[flag] in LOSSES[m]().hyperparameters() for m in methods):
+            raise ValueError(f"--{flag.replace('_', '-')} applies to none of {', '.join(methods)}")
+    configs = [config_from_args(args, m, strict=False) for m in methods]
+    rows = compare(configs, args.out, progress=not args.no_progress)
+    print(results_table(rows))
+    print(f"wrote {args.out}/results.csv, results.md and results.png")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from sslteach.reproduce import sweep
+
+    try:
+        values = [float(v) for v in args.values.split(",") if v.strip()]
+    except ValueError as err:
+        raise ValueError(
+            f"--values must be numbers separated by commas, got {args.values!r}"
+        ) from err
+    base = config_from_args(args, args.method)
+    results = sweep(
+        base,
+        args.param,
+        values,
+        args.out,
+        monitor_images=args.monitor_images,
+        progress=not args.no_progress,
+    )
+    for label, metrics in results.items():
+        print(
+            f"{label:>18}  linear probe {metrics['linear_probe_accuracy']:.3f}  "
+            f"kNN {metrics['knn_accuracy']:.3f}  final loss {metrics['history'][-1]['loss']:.3f}"
+        )
+    print(f"wrote {args.out}/sweep.csv and sweep.png")
     return 0
 
 
@@ -161,6 +229,9 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+COMMANDS = {"train": _train, "compare": _compare, "sweep": _sweep, "eval": _eval}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -170,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     from sslteach.train import NonFiniteLossError
 
     try:
-        return {"train": _train, "eval": _eval}[args.command](args)
+        return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print(
             f"sslteach {args.command}: interrupted; the checkpoint in --out is saved, "

@@ -15,91 +15,22 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from sslteach._checks import check_number, check_positive_int
 from sslteach.augment import AugmentConfig, BatchedAugment, augment_preset
+from sslteach.config import TrainConfig
 from sslteach.data import ImageSet, dataset_spec
 from sslteach.diagnostics import effective_rank, embedding_std, l2_normalized_std
 from sslteach.evaluate import prepare_images
 from sslteach.losses import build_loss
 from sslteach.models import SiameseModel, build_model
-from sslteach.optim import OPTIMIZERS, build_optimizer, warmup_cosine
+from sslteach.optim import build_optimizer, warmup_cosine
 
 CHECKPOINT_FORMAT = "sslteach-checkpoint-v1"
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a run; saved in every checkpoint and in metrics.json."""
-
-    method: str = "vicreg"
-    dataset: str = "shapes"
-    data_root: str = "data"  # where CIFAR-10 is downloaded to, or the image folder itself
-    train_images: int | None = None  # train (and fit the probe) on the first N images only
-    epochs: int = 8
-    batch_size: int = 128
-    lr: float = 4e-3
-    optimizer: str = "adamw"
-    weight_decay: float = 1e-4
-    warmup_epochs: float = 0.8
-    backbone: str = "small-cnn"
-    projector: str = "512-512"
-    embedding_norm: str = "none"  # "batchnorm" / "shuffled-dbn": Hua et al.'s concise framework
-    loss: dict[str, float] = field(default_factory=dict)
-    augment: str = ""  # an augmentation preset; "" = the data set's own
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = True  # bf16 autocast, on CUDA only
-    diagnostic_images: int = 512
-
-    def __post_init__(self) -> None:
-        check_positive_int("epochs", self.epochs)
-        check_positive_int("batch_size", self.batch_size)
-        if self.batch_size < 2:
-            raise ValueError("batch_size must be at least 2: the losses use batch statistics")
-        check_number("lr", self.lr, low=0.0, low_inclusive=False)
-        check_number("weight_decay", self.weight_decay)
-        check_number("warmup_epochs", self.warmup_epochs)
-        if self.train_images is not None:
-            check_positive_int("train_images", self.train_images)
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
-            )
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
-
-
-# What differs from the TrainConfig defaults (the shapes recipe) on the other data sets:
-# solo-learn's CIFAR-10 VICReg recipe (ResNet-18, 2048-2048-2048 projector, LARS lr 0.3).
-DATASET_DEFAULTS: dict[str, dict] = {
-    "cifar10": {
-        "epochs": 100,
-        "backbone": "resnet18",
-        "projector": "2048-2048-2048",
-        "optimizer": "lars",
-        "lr": 0.3,
-        "weight_decay": 1e-4,
-        "warmup_epochs": 10.0,
-    },
-}
-DATASET_DEFAULTS["folder"] = DATASET_DEFAULTS["cifar10"]
-
-
-def config_for_dataset(dataset: str, **overrides) -> TrainConfig:
-    """``TrainConfig`` with ``dataset``'s defaults, then ``overrides`` on top."""
-    dataset_spec(dataset)  # a clear error for an unknown name
-    return TrainConfig(**{**DATASET_DEFAULTS.get(dataset, {}), "dataset": dataset, **overrides})
 
 
 def resolve_device(name: str) -> torch.device:

@@ -8,7 +8,8 @@ learns to ignore. The recipe follows solo-learn's CIFAR-10 pipeline, in torchvis
     -> solarise (p) -> normalise
 
 * :func:`torchvision_transform` runs it per sample with ``torchvision.transforms.v2`` inside
-  ``DataLoader`` workers (wrap the images in :class:`TwoViews`) - the usual way.
+  ``DataLoader`` workers (wrap the images in :class:`TwoViews`, or use
+  :func:`two_view_loader`) - the usual way, and ``TrainConfig(pipeline="dataloader")``.
 * :class:`BatchedAugment` runs it on a whole batch at once, as tensor operations on the
   batch's own device, each sample with its own random parameters. On a 2-core CPU this is what
   makes a minute-long training run possible (see ``benchmarks/augment_throughput.py``).
@@ -38,13 +39,13 @@ Where it differs from torchvision (the recipe is the same, the pixels are not bi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from sslteach._checks import check_number, check_positive_int
 from sslteach.data.shapes import SHAPES_MEAN, SHAPES_STD
@@ -311,3 +312,30 @@ class TwoViews(Dataset):
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         image = self.images[index]
         return self.transform(image), self.transform(image)
+
+
+def two_view_loader(
+    images: Tensor,
+    indices: Sequence[int],
+    config: AugmentConfig,
+    batch_size: int,
+    *,
+    workers: int = 2,
+    seed: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """Batches of (view_a, view_b) of ``images[indices]``, in that order, each image augmented
+    by :func:`torchvision_transform` in one of ``workers`` processes: the standard pipeline.
+
+    ``seed`` seeds the workers' generators (worker i draws from seed-derived base + i); with
+    ``workers=0`` the transforms draw from the global torch generator instead.
+    """
+    return DataLoader(
+        TwoViews(images, torchvision_transform(config)),
+        batch_size=batch_size,
+        sampler=indices,
+        num_workers=workers,
+        drop_last=True,
+        pin_memory=pin_memory,
+        generator=torch.Generator().manual_seed(seed),
+    )

@@ -1,4 +1,8 @@
-"""The ``sslteach`` command line: ``train``, ``compare``, ``sweep`` and ``eval``."""
+"""The ``sslteach`` command line: ``train``, ``compare``, ``sweep`` and ``eval``.
+
+``torchrun --nproc_per_node=K -m sslteach train …`` trains with K processes (K GPUs, or CPU
+processes over gloo): ``--batch-size`` stays the global batch, and rank 0 alone prints.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,8 @@ import argparse
 import json
 import sys
 
-from sslteach import __version__
-from sslteach.config import PRESETS, TrainConfig, make_config
+from sslteach import __version__, distributed
+from sslteach.config import LR_SCALINGS, PIPELINES, PRESETS, TrainConfig, make_config
 from sslteach.data import DATASETS
 from sslteach.losses import LOSSES
 from sslteach.models import BACKBONES, EMBEDDING_NORMS
@@ -35,6 +39,10 @@ CONFIG_FLAGS = (
     "projector",
     "embedding_norm",
     "train_images",
+    "lr_scaling",
+    "pipeline",
+    "workers",
+    "compile",
 )
 
 
@@ -49,8 +57,18 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--preset", choices=list(PRESETS), help="a named recipe (see README)")
     p.add_argument("--epochs", type=int, help=f"default: {d.epochs} on shapes")
-    p.add_argument("--batch-size", type=int, help=f"default: {d.batch_size} on shapes")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"the global batch; torchrun's K processes take 1/K each (default: {d.batch_size} "
+        "on shapes)",
+    )
     p.add_argument("--lr", type=float, help=f"peak learning rate (default: {d.lr} on shapes)")
+    p.add_argument(
+        "--lr-scaling",
+        choices=LR_SCALINGS,
+        help="linear: peak lr = lr × batch size / 256, as LARS recipes state it (default: none)",
+    )
     p.add_argument("--optimizer", choices=OPTIMIZERS)
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--backbone", choices=list(BACKBONES))
@@ -72,6 +90,19 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     loss.add_argument("--w-iter", type=int, help="W-MSE iterations per step")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="auto, cpu or cuda (default: %(default)s)")
+    p.add_argument(
+        "--pipeline",
+        choices=PIPELINES,
+        help="batched: augment whole batches on the device (default, fast); dataloader: "
+        "torchvision per sample in DataLoader workers, for comparison",
+    )
+    p.add_argument("--workers", type=int, help=f"DataLoader workers (default: {d.workers})")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="torch.compile the model (pays off on a GPU; on a CPU mostly compile time)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--out", required=True, help="output folder")
 
@@ -148,15 +179,21 @@ def _train(args: argparse.Namespace) -> int:
     from sslteach.experiment import CHECKPOINT, METRICS, run
 
     config = config_from_args(args, args.method)
-    metrics = run(
-        config,
-        args.out,
-        resume=args.resume,
-        baselines=args.baselines,
-        progress=not args.no_progress,
-    )
-    print(_summary(metrics))
-    print(f"wrote {args.out}/{CHECKPOINT} and {args.out}/{METRICS}")
+    distributed.setup(config.device)  # joins torchrun's processes; alone, does nothing
+    try:
+        metrics = run(
+            config,
+            args.out,
+            resume=args.resume,
+            baselines=args.baselines,
+            progress=not args.no_progress,
+        )
+        prints = distributed.is_main_process()
+    finally:
+        distributed.cleanup()
+    if prints:
+        print(_summary(metrics))
+        print(f"wrote {args.out}/{CHECKPOINT} and {args.out}/{METRICS}")
     return 0
 
 
@@ -241,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     from sslteach.train import NonFiniteLossError
 
     try:
+        if distributed.launched_by_torchrun() and args.command != "train":
+            raise ValueError(
+                f"only 'sslteach train' runs under torchrun; run 'sslteach {args.command}' "
+                "as one process"
+            )
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print(

@@ -3,6 +3,10 @@
 Precedence, lowest first: ``TrainConfig``'s defaults (the measured recipe for the embedded
 ``shapes`` data set), ``DATASET_DEFAULTS`` for the data set, a ``PRESETS`` entry, then explicit
 arguments. Every checkpoint and metrics.json stores the resulting config in full.
+
+``batch_size`` is the *global* batch: under ``torchrun`` with K processes each one trains on
+batch_size / K images per step, so a run means the same thing on 1 or K processes — same
+samples per step, same learning rate, same loss.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ from sslteach.data import dataset_spec
 from sslteach.losses import LOSSES
 from sslteach.optim import OPTIMIZERS
 
+PIPELINES = ("batched", "dataloader")
+LR_SCALINGS = ("none", "linear")
+
 
 @dataclass
 class TrainConfig:
@@ -24,8 +31,9 @@ class TrainConfig:
     data_root: str = "data"  # where CIFAR-10 is downloaded to, or the image folder itself
     train_images: int | None = None  # train (and fit the probe) on the first N images only
     epochs: int = 8
-    batch_size: int = 128
+    batch_size: int = 128  # the global batch, split evenly across torchrun's processes
     lr: float = 4e-3
+    lr_scaling: str = "none"  # "linear": the peak lr is lr · batch_size / 256 (see peak_lr)
     optimizer: str = "adamw"
     weight_decay: float = 1e-4
     warmup_epochs: float = 0.8
@@ -37,6 +45,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True  # bf16 autocast, on CUDA only
+    pipeline: str = "batched"  # "batched": BatchedAugment on the device; "dataloader": torchvision
+    workers: int = 2  # DataLoader worker processes of the "dataloader" pipeline
+    compile: bool = False  # torch.compile the model: pays off on a GPU, mostly compile time on CPU
     diagnostic_images: int = 512
     preset: str = ""  # the named recipe this config started from, if any
     monitor_images: int = 0  # > 0: probe test accuracy after every epoch, fit on this many images
@@ -69,6 +80,24 @@ class TrainConfig:
             )
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        for name, choices in (("pipeline", PIPELINES), ("lr_scaling", LR_SCALINGS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(
+                    f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}"
+                )
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
+            raise ValueError(f"workers must be a whole number ≥ 0, got {self.workers!r}")
+
+    @property
+    def peak_lr(self) -> float:
+        """The learning rate the schedule warms up to.
+
+        ``lr_scaling="linear"`` is the linear scaling rule (Goyal et al., 2017) that LARS
+        recipes state their lr with: VICReg's and Barlow Twins' base lr is per 256 images, so
+        the peak is lr · batch_size / 256, with batch_size the global batch. "none" (default)
+        uses ``lr`` as given. Either way the lr does not change with the number of processes.
+        """
+        return self.lr * self.batch_size / 256 if self.lr_scaling == "linear" else self.lr
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:

@@ -3,6 +3,10 @@
 ``run`` writes two files into its output folder and keeps them current while it trains:
 ``checkpoint.pt`` (everything needed to resume) and ``metrics.json`` (config, per-epoch
 history, and at the end the linear-probe and kNN accuracies).
+
+Under ``torchrun`` every process calls ``run``. All of them load the data (rank 0 first, in
+case it downloads) and train; rank 0 alone shows progress, writes both files and evaluates,
+while the others wait for it at a barrier.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 import torch
 
 from sslteach.data import ImageSet, load_dataset
+from sslteach.distributed import barrier, is_main_process, main_process_first, world_size
 from sslteach.evaluate import baseline_accuracies, evaluate_encoder
 from sslteach.train import (
     Callback,
@@ -99,37 +104,45 @@ def run(
     progress: bool = True,
     callbacks: Sequence[Callback] = (),
 ) -> dict:
-    """Train ``config`` (or resume the run in ``out``), evaluate it, and return its metrics."""
-    out = prepare_output(out)
+    """Train ``config`` (or resume the run in ``out``), evaluate it, and return its metrics.
+
+    Under ``torchrun``, ranks other than 0 return only the header and ``"status"``.
+    """
+    main = is_main_process()
+    out = prepare_output(out) if main else Path(out)
     checkpoint = out / CHECKPOINT
-    train_set, test_set = load_splits(config)
-    header = {"method": config.method, "dataset": config.dataset, "epochs": config.epochs}
-    writer = _MetricsWriter(out / METRICS, {**header, "config": asdict(config)})
+    with main_process_first():
+        train_set, test_set = load_splits(config)
+    writer = _MetricsWriter(out / METRICS, _header(config))
     monitor = (
         [AccuracyMonitor(train_set.subset(config.monitor_images), test_set)]
         if config.monitor_images
         else []
     )
-    callbacks = [*monitor, *callbacks, writer, *([ProgressBar()] if progress else [])]
+    bar = [ProgressBar()] if progress else []
+    callbacks = [*monitor, *callbacks, writer, *bar] if main else list(callbacks)
     if resume:
         trainer = resume_trainer(checkpoint, train_set, callbacks=callbacks)
         config = trainer.config
-        writer.header["config"] = asdict(config)
+        writer.header = _header(config)
     else:
         trainer = Trainer(config, train_set, callbacks=callbacks, checkpoint_path=checkpoint)
     start = time.perf_counter()
     try:
         trainer.fit()
     except NonFiniteLossError as err:
-        write_json(
-            writer.path, {**writer.header, "status": f"stopped: {err}", "history": err.history}
-        )
+        if main:
+            status = {"status": f"stopped: {err}", "history": err.history}
+            write_json(writer.path, {**writer.header, **status})
         raise
     except KeyboardInterrupt:
-        write_json(
-            writer.path, {**writer.header, "status": "interrupted", "history": trainer.history}
-        )
+        if main:
+            status = {"status": "interrupted", "history": trainer.history}
+            write_json(writer.path, {**writer.header, **status})
         raise
+    if not main:
+        barrier()  # rank 0 evaluates
+        return {**writer.header, "status": "finished"}
     metrics = {
         **writer.header,
         "status": "finished",
@@ -146,7 +159,20 @@ def run(
         )
     metrics["history"] = trainer.history
     write_json(writer.path, metrics)
+    barrier()
     return metrics
+
+
+def _header(config: TrainConfig) -> dict:
+    """What metrics.json says about the run before its results."""
+    return {
+        "method": config.method,
+        "dataset": config.dataset,
+        "epochs": config.epochs,
+        "processes": world_size(),
+        "peak_lr": config.peak_lr,
+        "config": asdict(config),
+    }
 
 
 def evaluate_checkpoint(path: str | Path, *, device: str = "auto") -> dict:

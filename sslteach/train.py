@@ -1,10 +1,18 @@
 """One training loop for every sslteach loss: augment two views, embed, loss, step.
 
 The training images stay on the device as uint8 and are augmented there in whole batches
-(``sslteach.augment.BatchedAugment``), so no DataLoader workers are needed on CPU or GPU.
-A ``Trainer`` keeps everything a run needs to continue exactly: model, loss state (TiCo's C),
-optimiser, schedule, random generators, position inside the epoch and the history, all saved
-atomically in one checkpoint file.
+(``sslteach.augment.BatchedAugment``), so no DataLoader workers are needed on CPU or GPU
+(``pipeline="dataloader"`` runs the standard per-sample torchvision path instead, for
+comparison). A ``Trainer`` keeps everything a run needs to continue exactly: model, loss state
+(TiCo's C), optimiser, schedule, random generators, position inside the epoch and the history,
+all saved atomically in one checkpoint file. Resume is exact for the batched pipeline; the
+DataLoader's worker generators are not saved, so a resumed "dataloader" run draws other views.
+
+Under ``torchrun`` (see ``sslteach.distributed``) every process builds the same Trainer. All of
+them draw the same sample order from the shared seed; each trains on its contiguous 1/K of every
+global batch (``config.batch_size``) with views from its own generator, through DDP, with losses
+that gather across processes. Rank 0 alone writes checkpoints and runs the callbacks that
+experiment.py gives it (progress, metrics, evaluation); the others wait at a barrier.
 """
 
 from __future__ import annotations
@@ -21,10 +29,20 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from sslteach.augment import AugmentConfig, BatchedAugment, augment_preset
+from sslteach.augment import AugmentConfig, BatchedAugment, augment_preset, two_view_loader
 from sslteach.config import TrainConfig
 from sslteach.data import ImageSet, dataset_spec
 from sslteach.diagnostics import effective_rank, embedding_std, l2_normalized_std
+from sslteach.distributed import (
+    any_rank,
+    barrier,
+    is_distributed,
+    is_main_process,
+    local_batch_size,
+    rank_seed,
+    shard,
+    wrap_model,
+)
 from sslteach.evaluate import prepare_images
 from sslteach.losses import build_loss
 from sslteach.models import SiameseModel, build_model
@@ -101,6 +119,9 @@ class Trainer:
     ) -> None:
         self.config = config
         self.device = resolve_device(config.device)
+        self.distributed = is_distributed()
+        if self.distributed and self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())  # LOCAL_RANK's GPU
         self.callbacks = list(callbacks)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         if config.batch_size > len(train_set):
@@ -108,17 +129,25 @@ class Trainer:
                 f"batch_size={config.batch_size} is larger than the training set "
                 f"({len(train_set)} images); use --batch-size {len(train_set)} or less"
             )
+        self.local_batch_size = local_batch_size(config.batch_size)  # this process's share
         self.train_set = train_set
-        self.images = train_set.images.to(self.device)  # uint8, augmented on the device
+        on_device = config.pipeline == "batched"  # uint8, augmented on the device
+        self.images = train_set.images.to(self.device) if on_device else train_set.images
         self.augment_config = augment_config_for(config)
         self.augment = BatchedAugment(self.augment_config)
 
         torch.manual_seed(config.seed)
         # channels_last: 1.3–1.6× faster convolutions on CPU, and the layout tensor cores want
         self.model = model_for(config).to(self.device, memory_format=torch.channels_last)
-        self.loss = build_loss(config.method, **config.loss).to(self.device)
+        # What the training steps call: the model itself, or wrapped in DDP and/or compiled.
+        self.network = wrap_model(self.model, self.device)
+        if config.compile:
+            self.network = torch.compile(self.network)
+        self.loss = build_loss(
+            config.method, gather_distributed=self.distributed, **config.loss
+        ).to(self.device)
         self.optimizer = build_optimizer(
-            config.optimizer, self.model, config.lr, config.weight_decay
+            config.optimizer, self.model, config.peak_lr, config.weight_decay
         )
         self.steps_per_epoch = (
             len(train_set) // config.batch_size
@@ -129,6 +158,7 @@ class Trainer:
             warmup_steps=round(config.warmup_epochs * self.steps_per_epoch),
         )
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        self._rank_generator = torch.Generator(device=self.device)  # see _view_generator
         probe = torch.Generator().manual_seed(config.seed + 1)
         count = min(config.diagnostic_images, len(train_set))
         self.diagnostic_index = torch.randperm(len(train_set), generator=probe)[:count]
@@ -158,36 +188,65 @@ class Trainer:
         return self.history
 
     def _run_epoch(self, interrupted: threading.Event) -> None:
-        if self.order is None:
+        if self.order is None:  # the same order on every rank: the generator shares the seed
             self.order = torch.randperm(
                 len(self.images), generator=self.generator, device=self.device
             )
             self.sums, self._epoch_start = {}, time.perf_counter()
-        self.model.train()
-        b = self.config.batch_size
-        while self.step < self.steps_per_epoch:
-            batch = self.images[self.order[self.step * b : (self.step + 1) * b]]
-            terms = self.train_step(batch)
+        self.network.train()
+        for view_a, view_b in self._views():
+            terms = self.train_step(view_a, view_b)
             self.step += 1
             for name, value in terms.items():
                 self.sums[name] = self.sums.get(name, 0.0) + value.item()
             for callback in self.callbacks:
                 callback.on_step(self, terms)
-            if interrupted.is_set():
+            if any_rank(interrupted.is_set(), self.device):  # all ranks stop at the same step
                 raise KeyboardInterrupt
         record = self._end_epoch()
         for callback in self.callbacks:
             callback.on_epoch_end(self, record)
+        barrier()  # while rank 0 evaluates (AccuracyMonitor)
         self.save_checkpoint()
 
-    def train_step(self, images: Tensor) -> dict[str, Tensor]:
-        """One optimisation step on a batch of uint8 images; returns the detached terms."""
-        with torch.no_grad():
-            view_a, view_b = self.augment.two_views(images, self.generator)
+    def _views(self) -> Iterator[tuple[Tensor, Tensor]]:
+        """This rank's two views for each remaining step of the epoch, from ``self.step`` on."""
+        b = self.config.batch_size
+        steps = range(self.step, self.steps_per_epoch)
+        batches = [shard(self.order[s * b : (s + 1) * b]) for s in steps]  # (b / K,) each
+        if self.config.pipeline == "dataloader":
+            indices = torch.cat(batches).tolist() if batches else []
+            loader = two_view_loader(
+                self.images,
+                indices,
+                self.augment_config,
+                self.local_batch_size,
+                workers=self.config.workers,
+                seed=rank_seed(self.config.seed, self.epoch, self.step),
+                pin_memory=self.device.type == "cuda",
+            )
+            for views in loader:
+                yield tuple(v.to(self.device, non_blocking=True) for v in views)
+            return
+        for step, indices in zip(steps, batches, strict=True):
+            with torch.no_grad():  # closed before the yield: the step itself needs gradients
+                views = self.augment.two_views(self.images[indices], self._view_generator(step))
+            yield views
+
+    def _view_generator(self, step: int) -> torch.Generator:
+        """The generator of this step's views: the run's own in one process. With K processes
+        each rank needs its own draws (shared ones would crop every shard alike), so it is
+        seeded from (seed, epoch, step, rank): nothing to save, and resume stays exact."""
+        if not self.distributed:
+            return self.generator
+        return self._rank_generator.manual_seed(rank_seed(self.config.seed, self.epoch, step))
+
+    def train_step(self, view_a: Tensor, view_b: Tensor) -> dict[str, Tensor]:
+        """One optimisation step on two augmented views; returns the detached terms."""
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self._use_amp()):
             # One pass per view, as in the official code: BatchNorm sees each view's own batch.
-            _, z_a = self.model(view_a.contiguous(memory_format=torch.channels_last))
-            _, z_b = self.model(view_b.contiguous(memory_format=torch.channels_last))
+            _, z_a = self.network(view_a.contiguous(memory_format=torch.channels_last))
+            _, z_b = self.network(view_b.contiguous(memory_format=torch.channels_last))
         terms = self.loss.terms(z_a.float(), z_b.float())
         loss = self.loss.combine(terms)
         if not torch.isfinite(loss):
@@ -210,7 +269,7 @@ class Trainer:
         )
         return (
             f"the loss became {loss.item()} at {where}: the learning rate "
-            f"(lr={self.config.lr}) is likely too high for this optimizer and batch size, or "
+            f"(lr={self.config.peak_lr}) is likely too high for this optimizer and batch size, or "
             f"the loss weights {self.config.loss or 'defaults'} unbalanced; lower --lr{saved}"
         )
 
@@ -227,7 +286,7 @@ class Trainer:
     @torch.no_grad()
     def diagnostics(self) -> dict[str, float]:
         """Collapse diagnostics on a fixed set of un-augmented training images."""
-        images = self.images[self.diagnostic_index.to(self.device)]
+        images = self.images[self.diagnostic_index.to(self.images.device)].to(self.device)
         self.model.eval()
         try:
             y, z = self.model(prepare_images(images, self.augment_config))
@@ -278,9 +337,10 @@ class Trainer:
         self.history = list(state["history"])
 
     def save_checkpoint(self, path: str | Path | None = None) -> Path | None:
-        """Write the whole state atomically (to a temporary file, then rename)."""
+        """Write the whole state atomically (to a temporary file, then rename); on rank 0 only,
+        since every rank holds the same model, optimiser, loss state and position."""
         path = Path(path) if path else self.checkpoint_path
-        if path is None:
+        if path is None or not is_main_process():
             return None
         tmp = path.with_name(path.name + ".tmp")
         torch.save(self.state_dict(), tmp)

@@ -38,6 +38,10 @@ def test_version_and_help_from_the_installed_script():
         "--rho",
         "--beta",
         "--resume",
+        "--pipeline",
+        "--compile",
+        "--lr-scaling",
+        "global batch",
     ):
         assert flag in help_text
 
@@ -205,3 +209,21 @@ def test_cifar10_path_trains_on_official_format_files(cifar_root, tmp_path):
     assert code == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["dataset"] == "cifar10" and metrics["config"]["backbone"] == "small-cnn"
+
+
+def test_pipeline_compile_and_lr_scaling_flags_reach_the_config(tmp_path):
+    from sslteach.cli import build_parser, config_from_args
+
+    parser = build_parser()
+    argv = "train --pipeline dataloader --workers 0 --compile --lr-scaling linear --out".split()
+    config = config_from_args(parser.parse_args([*argv, str(tmp_path)]), "vicreg")
+    assert config.pipeline == "dataloader" and config.workers == 0
+    assert config.compile is True and config.lr_scaling == "linear"
+    default = config_from_args(parser.parse_args(["train", "--out", str(tmp_path)]), "vicreg")
+    assert (default.pipeline, default.compile, default.lr_scaling) == ("batched", False, "none")
+
+
+def test_only_train_runs_under_torchrun(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    code, _, err = run_cli(capsys, "eval", "--checkpoint", str(tmp_path / "checkpoint.pt"))
+    assert code == 2 and "only 'sslteach train' runs under torchrun" in err

@@ -173,6 +173,33 @@ def test_losses_pass_finite_difference_gradcheck():
         assert gradcheck(fn, (z_a, z_b), eps=1e-6, atol=1e-5), name
 
 
+@pytest.mark.parametrize("method", list(LOSSES))
+def test_gather_distributed_is_not_a_hyperparameter_and_alone_changes_nothing(method):
+    """Without a process group the flag is inert; it never shows up as a loss weight."""
+    kwargs = {"w_size": 32} if method == "wmse" else {}
+    plain = build_loss(method, **kwargs)
+    gathering = build_loss(method, gather_distributed=True, **kwargs)
+    assert "gather_distributed" not in gathering.hyperparameters()
+    assert "gather_distributed=True" in repr(gathering)
+    assert "gather_distributed" not in repr(plain)
+    z_a, z_b = embeddings(64, 8, 0, scale=0.5)
+    torch.manual_seed(0)
+    expected = plain(z_a, z_b)
+    torch.manual_seed(0)
+    torch.testing.assert_close(gathering(z_a, z_b), expected, atol=0, rtol=0)
+
+
+def test_cross_correlation_from_global_sums_equals_the_batch_formula():
+    """The distributed formula (sums over ranks, / N) with K = 1 process is the plain one."""
+    z_a, z_b = embeddings(32, 6, 4)
+    torch.testing.assert_close(
+        cross_correlation(z_a, z_b, distributed=True),
+        cross_correlation(z_a, z_b),
+        atol=1e-12,
+        rtol=1e-12,
+    )
+
+
 def test_pieces_are_the_official_functions():
     z_a, z_b = embeddings(32, 8, 3, scale=0.5)
     _, terms = ref.vicreg(z_a, z_b)

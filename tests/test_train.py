@@ -160,6 +160,9 @@ def test_vicreg_spreads_embeddings_where_invariance_alone_collapses(tiny_shapes)
         ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'"),
         ({"device": "tpu"}, "device must be auto, cpu or cuda"),
         ({"train_images": 0}, "train_images must be a positive integer"),
+        ({"pipeline": "ffcv"}, "pipeline must be one of batched, dataloader"),
+        ({"lr_scaling": "sqrt"}, "lr_scaling must be one of none, linear"),
+        ({"workers": -1}, "workers must be a whole number"),
     ],
 )
 def test_bad_config_is_rejected(overrides, match):
@@ -181,3 +184,40 @@ def test_resume_refuses_corrupt_and_foreign_files(tmp_path, tiny_shapes):
         load_checkpoint(tmp_path / "foreign.pt")
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_batch_size_is_global_and_must_split_across_processes(tiny_shapes, monkeypatch):
+    monkeypatch.setattr("sslteach.distributed.world_size", lambda: 3)
+    with pytest.raises(
+        ValueError, match="split evenly across the 3 processes; use --batch-size 63"
+    ):
+        Trainer(small_config(batch_size=64), tiny_shapes[0])
+
+
+def test_linear_lr_scaling_follows_the_global_batch(tiny_shapes):
+    config = small_config(lr=0.3, batch_size=64, lr_scaling="linear")
+    assert config.peak_lr == pytest.approx(0.3 * 64 / 256)
+    trainer = Trainer(config, tiny_shapes[0])
+    assert trainer.optimizer.param_groups[0]["initial_lr"] == pytest.approx(0.075)
+    assert small_config(lr=0.3).peak_lr == 0.3  # "none", the default
+
+
+def test_dataloader_pipeline_trains_on_torchvision_views(tiny_shapes):
+    trainer = Trainer(small_config(epochs=1, pipeline="dataloader", workers=0), tiny_shapes[0])
+    assert trainer.images.device.type == "cpu"  # torchvision augments per sample on the CPU
+    (record,) = trainer.fit()
+    assert trainer.step == 0 and trainer.epoch == 1
+    assert torch.isfinite(torch.tensor(record["loss"])) and record["embedding_std"] > 0
+
+
+def test_compile_wraps_the_model_it_trains(tiny_shapes, monkeypatch):
+    compiled = []
+
+    def fake_compile(module):  # torch.compile itself takes minutes on this CPU
+        compiled.append(module)
+        return module
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    trainer = Trainer(small_config(compile=True), tiny_shapes[0])
+    assert compiled == [trainer.model] and trainer.network is trainer.model
+    assert Trainer(small_config(), tiny_shapes[0]) and len(compiled) == 1  # off by default

@@ -37,11 +37,14 @@ LOSSES: dict[str, type[SSLLoss]] = {
 }
 
 
-def build_loss(method: str, **hyperparameters: float) -> SSLLoss:
-    """The loss for ``method`` (a key of ``LOSSES``) with the given hyperparameters."""
+def build_loss(
+    method: str, *, gather_distributed: bool = False, **hyperparameters: float
+) -> SSLLoss:
+    """The loss for ``method`` (a key of ``LOSSES``) with the given hyperparameters;
+    ``gather_distributed`` for training in several processes (see ``SSLLoss``)."""
     if method not in LOSSES:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(LOSSES)}")
-    return LOSSES[method](**hyperparameters)
+    return LOSSES[method](gather_distributed=gather_distributed, **hyperparameters)
 
 
 __all__ = [

@@ -9,6 +9,11 @@ Reduction", ICML 2021 (official code: github.com/facebookresearch/barlowtwins).
 
 The on-diagonal term makes each feature invariant to the augmentation (c_ii → 1); the
 off-diagonal term decorrelates different features (c_ij → 0), reducing redundancy.
+
+Several processes (``gather_distributed=True``): the mean and variance are sums over the global
+batch, and so is c = Σ_ranks ẑ_a,rᵀ ẑ_b,r / N, each sum an autograd-aware all-reduce. A plain
+``all_reduce`` of c is invisible to autograd and, after DDP averages the gradients, leaves them
+K times too small — a bug a popular library shipped (see ``sslteach.distributed``).
 """
 
 from __future__ import annotations
@@ -17,26 +22,41 @@ import torch
 from torch import Tensor
 
 from sslteach._checks import check_matrix, check_number, check_pair, upcast
+from sslteach.distributed import all_reduce_sum, world_size
 from sslteach.losses.base import SSLLoss, off_diagonal
 
 
-def standardize(z: Tensor, eps: float = 1e-5) -> Tensor:
+def standardize(z: Tensor, eps: float = 1e-5, *, distributed: bool = False) -> Tensor:
     """Per-feature (z − mean)/sqrt(var + ε) with the biased batch variance.
 
     Exactly what ``BatchNorm1d(d, affine=False)`` computes in training mode, which is how the
     official code standardises; ε = 1e-5 is BatchNorm's default and keeps constant features finite.
+    With ``distributed``, mean and variance are those of the global batch (equal shards).
     """
     check_matrix(z, "z")
     z = upcast(z)
-    mean = z.mean(dim=0)
-    var = z.var(dim=0, unbiased=False)
+    if not distributed:
+        mean = z.mean(dim=0)
+        var = z.var(dim=0, unbiased=False)
+    else:
+        n = z.shape[0] * world_size()
+        mean = all_reduce_sum(z.sum(dim=0)) / n  # (d,)
+        var = all_reduce_sum((z - mean).pow(2).sum(dim=0)) / n
     return (z - mean) / torch.sqrt(var + eps)
 
 
-def cross_correlation(z_a: Tensor, z_b: Tensor) -> Tensor:
-    """c = standardize(z_a)ᵀ standardize(z_b) / n, the (d, d) cross-correlation of the views."""
+def cross_correlation(z_a: Tensor, z_b: Tensor, *, distributed: bool = False) -> Tensor:
+    """c = standardize(z_a)ᵀ standardize(z_b) / n, the (d, d) cross-correlation of the views.
+
+    With ``distributed`` (each rank passing its shard), c of the global batch of N rows:
+    Σ_ranks ẑ_a,rᵀ ẑ_b,r / N, summed by an autograd-aware all-reduce.
+    """
     check_pair(z_a, z_b)
-    return standardize(z_a).T @ standardize(z_b) / z_a.shape[0]
+    if not distributed:
+        return standardize(z_a).T @ standardize(z_b) / z_a.shape[0]
+    n = z_a.shape[0] * world_size()
+    local = standardize(z_a, distributed=True).T @ standardize(z_b, distributed=True)
+    return all_reduce_sum(local) / n
 
 
 def on_diagonal_loss(c: Tensor) -> Tensor:
@@ -52,12 +72,13 @@ def off_diagonal_loss(c: Tensor) -> Tensor:
 class BarlowTwinsLoss(SSLLoss):
     """Barlow Twins loss (Zbontar et al., ICML 2021): on_diagonal + λ·off_diagonal, λ = 0.0051."""
 
-    def __init__(self, lambda_: float = 0.0051) -> None:
+    def __init__(self, lambda_: float = 0.0051, gather_distributed: bool = False) -> None:
         super().__init__()
         self.lambda_ = check_number("lambda_", lambda_)
+        self.gather_distributed = gather_distributed
 
     def terms(self, z_a: Tensor, z_b: Tensor) -> dict[str, Tensor]:
-        c = cross_correlation(z_a, z_b)
+        c = cross_correlation(z_a, z_b, distributed=self._distributed())
         return {"on_diagonal": on_diagonal_loss(c), "off_diagonal": off_diagonal_loss(c)}
 
     @property

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from sslteach.distributed import is_distributed
+
 
 class SSLLoss(nn.Module):
     """A joint-embedding loss  L(Z, Z') = Σ_k w_k · term_k(Z, Z').
 
     Subclasses implement ``terms`` (the unweighted pieces, so notebooks, logs and widgets can
     show each one) and ``weights`` (the w_k, keyed like the terms); ``forward`` is their sum.
+
+    ``gather_distributed=True`` (a constructor argument of every loss) makes the batch
+    statistics span the embeddings of all processes of a ``torchrun`` run, so that K processes
+    compute the loss of the whole global batch, value and gradients (see
+    ``sslteach.distributed``). It changes how the loss runs, not what it computes, so it is not
+    one of the ``hyperparameters``; without a process group it does nothing.
     """
+
+    gather_distributed: bool = False
+
+    def _distributed(self) -> bool:
+        """Whether to gather across processes now: asked for, and more than one process."""
+        return self.gather_distributed and is_distributed()
 
     def terms(self, z_a: Tensor, z_b: Tensor) -> dict[str, Tensor]:
         """The unweighted loss terms for embeddings ``z_a``, ``z_b`` of shape (n, d)."""
@@ -30,10 +44,14 @@ class SSLLoss(nn.Module):
         return self.combine(self.terms(z_a, z_b))
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{name}={value}" for name, value in self.hyperparameters().items())
+        values = dict(self.hyperparameters())
+        if self.gather_distributed:
+            values["gather_distributed"] = True
+        return ", ".join(f"{name}={value}" for name, value in values.items())
 
     def hyperparameters(self) -> dict[str, float]:
-        """The constructor arguments, for logs and checkpoints."""
+        """The loss weights and constants (the constructor arguments but ``gather_distributed``),
+        for logs, checkpoints and ``TrainConfig.loss``."""
         raise NotImplementedError
 
 

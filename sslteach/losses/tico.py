@@ -16,6 +16,10 @@ it is a Barlow-Twins-like penalty on the auto-correlation matrix of the current 
 
 As in the paper's algorithm and the public implementations, the current batch's B carries
 gradient in the step it enters C; the memory of earlier batches is a constant (detached).
+
+Several processes (``gather_distributed=True``): B and the contrast term use the ẑ_a gathered
+from all ranks (autograd-aware), so every rank updates C with the same global batch and holds
+the same memory; the invariance, a per-sample mean, is averaged over the ranks' shards.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sslteach._checks import check_number, check_pair, upcast
+from sslteach.distributed import all_reduce_mean, gather
 from sslteach.losses.base import SSLLoss
 
 
@@ -89,10 +94,13 @@ class TiCoLoss(SSLLoss):
     ``reset()`` clears it. The early public code used ρ = 20; the paper's default is 8.
     """
 
-    def __init__(self, beta: float = 0.9, rho: float = 8.0) -> None:
+    def __init__(
+        self, beta: float = 0.9, rho: float = 8.0, gather_distributed: bool = False
+    ) -> None:
         super().__init__()
         self.beta = check_number("beta", beta, high=1.0, high_inclusive=False)
         self.rho = check_number("rho", rho)
+        self.gather_distributed = gather_distributed
         self.memory = RunningCovariance()
 
     @property
@@ -105,10 +113,13 @@ class TiCoLoss(SSLLoss):
 
     def terms(self, z_a: Tensor, z_b: Tensor, update: bool = True) -> dict[str, Tensor]:
         check_pair(z_a, z_b)
+        invariance = cosine_invariance_loss(z_a, z_b)  # this rank's shard
         z_hat_a = F.normalize(upcast(z_a), dim=1)
+        if self._distributed():
+            invariance, z_hat_a = all_reduce_mean(invariance), gather(z_hat_a)
         C = self.memory(z_hat_a, self.beta, update)
         return {
-            "invariance": cosine_invariance_loss(z_a, z_b),
+            "invariance": invariance,
             "covariance_contrast": covariance_contrast_loss(z_hat_a, C),
         }
 

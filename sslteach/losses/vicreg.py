@@ -12,6 +12,12 @@ Self-Supervised Learning", ICLR 2022. Implemented to equal the official code
 
 The defaults λ = 25, μ = 25, ν = 1, γ = 1, ε = 1e-4 were tuned with the code's normalisation,
 which is why sslteach follows the code.
+
+Several processes (``gather_distributed=True``), as in the official code: the invariance is a
+per-sample mean, so each rank computes it on its own shard; v and c are batch statistics, so
+they are computed on the embeddings gathered from all ranks (autograd-aware). sslteach also
+averages the invariance over ranks, which leaves the gradients unchanged but makes the value on
+every rank that of one process on the whole batch (and a NaN stop every rank at once).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sslteach._checks import check_matrix, check_number, check_pair, upcast
+from sslteach.distributed import all_reduce_mean, gather
 from sslteach.losses.base import SSLLoss, off_diagonal
 
 
@@ -77,8 +84,10 @@ class VICRegLoss(SSLLoss):
         nu: float = 1.0,
         gamma: float = 1.0,
         eps: float = 1e-4,
+        gather_distributed: bool = False,
     ) -> None:
         super().__init__()
+        self.gather_distributed = gather_distributed
         self.lambda_ = check_number("lambda_", lambda_)
         self.mu = check_number("mu", mu)
         self.nu = check_number("nu", nu)
@@ -87,8 +96,12 @@ class VICRegLoss(SSLLoss):
 
     def terms(self, z_a: Tensor, z_b: Tensor) -> dict[str, Tensor]:
         check_pair(z_a, z_b)
+        invariance = invariance_loss(z_a, z_b)  # this rank's shard
+        if self._distributed():
+            invariance = all_reduce_mean(invariance)
+            z_a, z_b = gather(z_a), gather(z_b)  # (K·n, d): the global batch
         return {
-            "invariance": invariance_loss(z_a, z_b),
+            "invariance": invariance,
             "variance": two_view_variance_loss(z_a, z_b, self.gamma, self.eps),
             "covariance": covariance_loss(z_a) + covariance_loss(z_b),
         }

@@ -10,6 +10,10 @@ running matrix updated first, exactly as in TiCo:
 The study's own snippet left C and the normalised embedding undefined and computed a
 covariance term it never used; this is the loss it meant. Defaults: VICReg's λ = μ = 25 and
 TiCo's ρ = 8, β = 0.9.
+
+Several processes (``gather_distributed=True``): the invariance is averaged over the ranks'
+shards; the variance, C and the contrast use the embeddings gathered from all ranks, as in
+``VICRegLoss`` and ``TiCoLoss``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sslteach._checks import check_number, check_pair, upcast
+from sslteach.distributed import all_reduce_mean, gather
 from sslteach.losses.base import SSLLoss
 from sslteach.losses.tico import RunningCovariance, covariance_contrast_loss
 from sslteach.losses.vicreg import invariance_loss, two_view_variance_loss
@@ -34,8 +39,10 @@ class VICRegTiCoLoss(SSLLoss):
         beta: float = 0.9,
         gamma: float = 1.0,
         eps: float = 1e-4,
+        gather_distributed: bool = False,
     ) -> None:
         super().__init__()
+        self.gather_distributed = gather_distributed
         self.lambda_ = check_number("lambda_", lambda_)
         self.mu = check_number("mu", mu)
         self.rho = check_number("rho", rho)
@@ -54,10 +61,14 @@ class VICRegTiCoLoss(SSLLoss):
 
     def terms(self, z_a: Tensor, z_b: Tensor, update: bool = True) -> dict[str, Tensor]:
         check_pair(z_a, z_b)
+        invariance = invariance_loss(z_a, z_b)  # this rank's shard
+        if self._distributed():
+            invariance = all_reduce_mean(invariance)
+            z_a, z_b = gather(z_a), gather(z_b)  # (K·n, d): the global batch
         z_hat_a = F.normalize(upcast(z_a), dim=1)
         C = self.memory(z_hat_a, self.beta, update)
         return {
-            "invariance": invariance_loss(z_a, z_b),
+            "invariance": invariance,
             "variance": two_view_variance_loss(z_a, z_b, self.gamma, self.eps),
             "covariance_contrast": covariance_contrast_loss(z_hat_a, C),
         }

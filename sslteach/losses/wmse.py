@@ -12,6 +12,10 @@ Gradients flow through the whitening. Whitening makes the embedding's covariance
 identity by construction, so the views can be pulled together without collapse. The paper's
 CIFAR-10 setting is w_size = 128 with a 64-dimensional embedding (w_size ≥ 2·d keeps Σ
 well-conditioned).
+
+Several processes (``gather_distributed=True``): the embeddings of all ranks are gathered
+(autograd-aware) and split into sub-batches by one permutation drawn on rank 0 and broadcast,
+so every rank whitens the same sub-batches of the global batch, as one process would.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sslteach._checks import check_number, check_pair, check_positive_int, upcast
+from sslteach.distributed import broadcast, gather
 from sslteach.losses.base import SSLLoss
 from sslteach.whitening import whiten
 
@@ -38,10 +43,14 @@ class WMSELoss(SSLLoss):
         w_size: rows whitened together; must divide the batch size and be ≥ 2·d.
         w_iter: random sub-batch partitions averaged per step.
         eps: covariance shrinkage (1 − ε)Σ + ε·I, in [0, 1); raise it if Σ is singular.
+        gather_distributed: whiten sub-batches of the batch gathered from all processes.
     """
 
-    def __init__(self, w_size: int = 128, w_iter: int = 1, eps: float = 0.0) -> None:
+    def __init__(
+        self, w_size: int = 128, w_iter: int = 1, eps: float = 0.0, gather_distributed: bool = False
+    ) -> None:
         super().__init__()
+        self.gather_distributed = gather_distributed
         self.w_size = check_positive_int("w_size", w_size)
         if w_size < 2:
             raise ValueError(f"w_size must be at least 2 to estimate a covariance, got {w_size}")
@@ -50,13 +59,19 @@ class WMSELoss(SSLLoss):
 
     def terms(self, z_a: Tensor, z_b: Tensor) -> dict[str, Tensor]:
         check_pair(z_a, z_b)
+        distributed = self._distributed()
+        if distributed:
+            z_a, z_b = gather(z_a), gather(z_b)  # (K·n, d): the global batch
         n, d = z_a.shape
         self._check_w_size(n, d)
         z_a, z_b = upcast(z_a), upcast(z_b)
         total = z_a.new_zeros(())
         for _ in range(self.w_iter):
             w_a, w_b = torch.empty_like(z_a), torch.empty_like(z_b)
-            for rows in torch.randperm(n, device=z_a.device).view(-1, self.w_size):
+            perm = torch.randperm(n, device=z_a.device)
+            if distributed:  # every rank must whiten the same sub-batches
+                perm = broadcast(perm)
+            for rows in perm.view(-1, self.w_size):
                 w_a[rows] = self._whiten(z_a[rows])
                 w_b[rows] = self._whiten(z_b[rows])
             total = total + normalized_mse_loss(w_a, w_b)

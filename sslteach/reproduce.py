@@ -51,7 +51,8 @@ def compare(
     configs: Sequence[TrainConfig], out: str | Path, *, progress: bool = True
 ) -> list[dict]:
     """Train and evaluate every config (one per method) into ``out/<method>/``, then write
-    ``results.csv``, ``results.md`` and ``results.png``; returns the table's rows."""
+    ``results.csv``, ``results.md`` and ``results.png``; returns the table's rows, each with
+    the run's per-epoch ``history`` too."""
     out = prepare_output(out)
     methods = [c.method for c in configs]
     if len(set(methods)) != len(methods):
@@ -63,6 +64,7 @@ def compare(
             {
                 **{key: metrics[key] for key in COLUMNS[:-1]},
                 "study_cifar10_linear_probe": STUDY_RESULTS.get(config.method),
+                "history": metrics["history"],
             }
         )
     write_results(rows, out)
@@ -74,7 +76,7 @@ def write_results(rows: Sequence[dict], out: Path) -> None:
     from sslteach.plots.results import plot_comparison
 
     with (out / "results.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     (out / "results.md").write_text(results_table(rows) + "\n")

@@ -66,6 +66,15 @@ def test_failed_download_says_where_to_put_the_archive(tmp_path, monkeypatch):
     assert str((tmp_path / "data").resolve()) in message
 
 
+def test_is_available_looks_without_downloading(tmp_path, cifar_root):
+    assert cifar10.is_available(cifar_root)
+    assert not cifar10.is_available(tmp_path / "empty")
+    archive_only = tmp_path / "archive-only"
+    archive_only.mkdir()
+    (archive_only / cifar10.ARCHIVE).write_bytes(b"")
+    assert cifar10.is_available(archive_only)
+
+
 def test_no_download_when_disabled(tmp_path):
     with pytest.raises(CIFAR10Unavailable, match="download is disabled"):
         load_cifar10("train", tmp_path, download=False)

@@ -56,6 +56,12 @@ def _download(root: Path) -> None:
     download_url(URL, str(root), ARCHIVE, ARCHIVE_MD5)
 
 
+def is_available(root: str | Path = "data") -> bool:
+    """Whether CIFAR-10 is already under ``root`` (unpacked or as the archive): no download."""
+    root = Path(root)
+    return (root / FOLDER).is_dir() or (root / ARCHIVE).is_file()
+
+
 def ensure_cifar10(root: str | Path = "data", download: bool = True) -> Path:
     """The folder of pickled batches under ``root``, unpacking or downloading the archive."""
     root = Path(root)

@@ -59,8 +59,7 @@ LIGHTLY = {
 NOTES = {
     "vicreg": "same definition (both follow the official code)",
     "barlow-twins": "same definition once lightly's lambda_param is set to 0.0051",
-    "tico": "lightly detaches B = ẑ_aᵀẑ_a/n, so the current batch enters C without gradient; "
-    "sslteach lets B carry gradient in its own step: equal values, different gradients",
+    "tico": "same definition: both detach B = ẑ_aᵀẑ_a/n, so C is a constant for the gradient",
 }
 
 

@@ -46,15 +46,15 @@ def unit_rows(z: Tensor) -> Tensor:
 
 
 def tico(z_a: Tensor, z_b: Tensor, past: list[Tensor], beta=0.9, rho=8.0):
-    """TiCo at step k = len(past): C is the unrolled EMA of the past batches' (detached)
-    auto-correlations plus this batch's, which carries gradient."""
+    """TiCo at step k = len(past): C is the unrolled EMA of the past batches' auto-correlations
+    and this batch's, all of them constants for the gradient."""
     n, _ = z_a.shape
     ha, hb = unit_rows(z_a), unit_rows(z_b)
     memory = sum(
         (1 - beta) * beta ** (len(past) - t) * (h.T @ h / h.shape[0]).detach()
         for t, h in enumerate(unit_rows(p) for p in past)
     )
-    C = memory + (1 - beta) * ha.T @ ha / n
+    C = memory + (1 - beta) * (ha.T @ ha / n).detach()
     invariance = 1 - torch.einsum("nd,nd->n", ha, hb).mean()
     contrast = torch.einsum("nd,de,ne->n", ha, C, ha).mean()
     return (

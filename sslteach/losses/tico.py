@@ -5,7 +5,7 @@ Covariance Contrast for Self-Supervised Visual Representation Learning", 2022.
 
 With ẑ the L2-normalised rows of the embeddings:
 
-    B = ẑ_aᵀ ẑ_a / n                           (d, d) auto-correlation of this batch
+    B = ẑ_aᵀ ẑ_a / n, detached                 (d, d) auto-correlation of this batch
     C ← β·C + (1 − β)·B                        running matrix, updated first, C₀ = 0
     L = 1 − mean_i ⟨ẑ_a,i, ẑ_b,i⟩ + ρ · mean_i ẑ_a,i C ẑ_a,iᵀ,     β = 0.9, ρ = 8
 
@@ -14,8 +14,9 @@ each embedding is contrasted, by squared cosine similarity, with every embedding
 batches, exponentially down-weighted — "MoCo with an implicit infinite memory bank". With β = 0
 it is a Barlow-Twins-like penalty on the auto-correlation matrix of the current batch.
 
-As in the paper's algorithm and the public implementations, the current batch's B carries
-gradient in the step it enters C; the memory of earlier batches is a constant (detached).
+C is a constant for the gradient, this batch's B included (as in lightly's implementation):
+like the entries of a memory bank, the embeddings that make up C are not pushed by the loss;
+only the embeddings being contrasted are, by ∂/∂ẑ_i of ẑ_i C ẑ_iᵀ = 2 C ẑ_i.
 
 Several processes (``gather_distributed=True``): B and the contrast term use the ẑ_a gathered
 from all ranks (autograd-aware), so every rank updates C with the same global batch and holds
@@ -36,9 +37,11 @@ from sslteach.losses.base import SSLLoss
 def cosine_invariance_loss(z_a: Tensor, z_b: Tensor) -> Tensor:
     """1 − mean_i ⟨ẑ_a,i, ẑ_b,i⟩: one minus the mean cosine similarity of the two views."""
     check_pair(z_a, z_b, min_rows=1)
-    z_a = F.normalize(upcast(z_a), dim=1)
-    z_b = F.normalize(upcast(z_b), dim=1)
-    return 1 - (z_a * z_b).sum(dim=1).mean()
+    return _one_minus_mean_cosine(F.normalize(upcast(z_a), dim=1), F.normalize(upcast(z_b), dim=1))
+
+
+def _one_minus_mean_cosine(z_hat_a: Tensor, z_hat_b: Tensor) -> Tensor:
+    return 1 - (z_hat_a * z_hat_b).sum(dim=1).mean()
 
 
 def covariance_contrast_loss(z_hat: Tensor, C: Tensor) -> Tensor:
@@ -58,7 +61,7 @@ class RunningCovariance(nn.Module):
         self.register_buffer("C", torch.zeros(0, 0))
 
     def forward(self, z_hat: Tensor, beta: float, update: bool = True) -> Tensor:
-        """β·C + (1 − β)·ẑᵀẑ/n for normalised rows ``z_hat``; stored (detached) when ``update``."""
+        """β·C + (1 − β)·ẑᵀẑ/n (no gradient) for normalised rows ``z_hat``; stored if ``update``."""
         d = z_hat.shape[1]
         if self.C.numel() == 0:
             previous = z_hat.new_zeros(d, d)
@@ -69,7 +72,7 @@ class RunningCovariance(nn.Module):
             )
         else:
             previous = self.C.to(z_hat)
-        batch = z_hat.T @ z_hat / z_hat.shape[0]  # (d, d), carries gradient this step
+        batch = (z_hat.T @ z_hat / z_hat.shape[0]).detach()  # (d, d), a constant like the memory
         C = beta * previous + (1 - beta) * batch
         if update:
             self.C = C.detach()
@@ -113,8 +116,10 @@ class TiCoLoss(SSLLoss):
 
     def terms(self, z_a: Tensor, z_b: Tensor, update: bool = True) -> dict[str, Tensor]:
         check_pair(z_a, z_b)
-        invariance = cosine_invariance_loss(z_a, z_b)  # this rank's shard
+        # Normalise each view once: the invariance and the contrast share ẑ_a.
         z_hat_a = F.normalize(upcast(z_a), dim=1)
+        z_hat_b = F.normalize(upcast(z_b), dim=1)
+        invariance = _one_minus_mean_cosine(z_hat_a, z_hat_b)  # this rank's shard
         if self._distributed():
             invariance, z_hat_a = all_reduce_mean(invariance), gather(z_hat_a)
         C = self.memory(z_hat_a, self.beta, update)

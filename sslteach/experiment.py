@@ -11,8 +11,6 @@ while the others wait for it at a barrier.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -20,17 +18,16 @@ from pathlib import Path
 
 import torch
 
+from sslteach.callbacks import AccuracyMonitor, Callback, ProgressBar
+from sslteach.checkpoint import load_checkpoint, write_json_atomically
 from sslteach.data import ImageSet, load_dataset
 from sslteach.distributed import barrier, is_main_process, main_process_first, world_size
 from sslteach.evaluate import baseline_accuracies, evaluate_encoder
 from sslteach.train import (
-    Callback,
     NonFiniteLossError,
-    ProgressBar,
     TrainConfig,
     Trainer,
     augment_config_for,
-    load_checkpoint,
     model_for,
     resolve_device,
     resume_trainer,
@@ -56,28 +53,6 @@ def prepare_output(out: str | Path) -> Path:
     return out
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write atomically: a crash never leaves a half-written metrics file behind."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-class AccuracyMonitor(Callback):
-    """After every epoch, add the test accuracy of linear-probe and kNN to the epoch's record,
-    fitting them on ``train_set`` (a few thousand images keep it to about a second on a CPU)."""
-
-    def __init__(self, train_set: ImageSet, test_set: ImageSet) -> None:
-        self.train_set, self.test_set = train_set, test_set
-
-    def on_epoch_end(self, trainer: Trainer, record: dict) -> None:
-        record.update(
-            evaluate_encoder(
-                trainer.model.encoder, self.train_set, self.test_set, trainer.augment_config
-            )
-        )
-
-
 class _MetricsWriter(Callback):
     """Keeps metrics.json current after every epoch, so nothing computed is lost."""
 
@@ -85,7 +60,8 @@ class _MetricsWriter(Callback):
         self.path, self.header = path, header
 
     def on_epoch_end(self, trainer: Trainer, record: dict) -> None:
-        write_json(self.path, {**self.header, "status": "training", "history": trainer.history})
+        status = {"status": "training", "history": trainer.history}
+        write_json_atomically(self.path, {**self.header, **status})
 
 
 def load_splits(config: TrainConfig) -> tuple[ImageSet, ImageSet]:
@@ -133,12 +109,12 @@ def run(
     except NonFiniteLossError as err:
         if main:
             status = {"status": f"stopped: {err}", "history": err.history}
-            write_json(writer.path, {**writer.header, **status})
+            write_json_atomically(writer.path, {**writer.header, **status})
         raise
     except KeyboardInterrupt:
         if main:
             status = {"status": "interrupted", "history": trainer.history}
-            write_json(writer.path, {**writer.header, **status})
+            write_json_atomically(writer.path, {**writer.header, **status})
         raise
     if not main:
         barrier()  # rank 0 evaluates
@@ -158,7 +134,7 @@ def run(
             random_encoder, train_set, test_set, trainer.augment_config
         )
     metrics["history"] = trainer.history
-    write_json(writer.path, metrics)
+    write_json_atomically(writer.path, metrics)
     barrier()
     return metrics
 

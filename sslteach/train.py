@@ -17,7 +17,6 @@ experiment.py gives it (progress, metrics, evaluation); the others wait at a bar
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -30,6 +29,8 @@ import torch
 from torch import Tensor
 
 from sslteach.augment import AugmentConfig, BatchedAugment, augment_preset, two_view_loader
+from sslteach.callbacks import Callback
+from sslteach.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_atomically
 from sslteach.config import TrainConfig
 from sslteach.data import ImageSet, dataset_spec
 from sslteach.diagnostics import effective_rank, embedding_std, l2_normalized_std
@@ -47,8 +48,6 @@ from sslteach.evaluate import prepare_images
 from sslteach.losses import build_loss
 from sslteach.models import SiameseModel, build_model
 from sslteach.optim import build_optimizer, warmup_cosine
-
-CHECKPOINT_FORMAT = "sslteach-checkpoint-v1"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -68,42 +67,6 @@ class NonFiniteLossError(RuntimeError):
     def __init__(self, message: str, history: list[dict]) -> None:
         super().__init__(message)
         self.history = history
-
-
-class Callback:
-    """Hooks into a run; override what you need (notebooks use them to plot live)."""
-
-    def on_step(self, trainer: Trainer, terms: dict[str, Tensor]) -> None:
-        """After every optimisation step, with the step's unweighted terms and ``"loss"``."""
-
-    def on_epoch_end(self, trainer: Trainer, record: dict) -> None:
-        """After every epoch, with the epoch's entry of ``trainer.history``."""
-
-
-class ProgressBar(Callback):
-    """A ``tqdm.auto`` bar over all steps (a widget in notebooks, text in a terminal)."""
-
-    def __init__(self, leave: bool = True) -> None:
-        self.bar = None
-        self.leave = leave
-
-    def on_step(self, trainer: Trainer, terms: dict[str, Tensor]) -> None:
-        if self.bar is None:
-            from tqdm.auto import tqdm
-
-            total = trainer.config.epochs * trainer.steps_per_epoch
-            done = trainer.epoch * trainer.steps_per_epoch + trainer.step - 1
-            self.bar = tqdm(total=total, initial=done, desc=trainer.config.method, leave=self.leave)
-        self.bar.update(1)
-
-    def on_epoch_end(self, trainer: Trainer, record: dict) -> None:
-        self.bar.set_postfix(
-            epoch=record["epoch"],
-            loss=f"{record['loss']:.3f}",
-            rank=f"{record['effective_rank']:.1f}",
-        )
-        if trainer.epoch == trainer.config.epochs:
-            self.bar.close()
 
 
 class Trainer:
@@ -342,9 +305,7 @@ class Trainer:
         path = Path(path) if path else self.checkpoint_path
         if path is None or not is_main_process():
             return None
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
+        save_atomically(self.state_dict(), path)
         return path
 
 
@@ -376,25 +337,6 @@ def model_for(config: TrainConfig) -> SiameseModel:
 def augment_config_for(config: TrainConfig) -> AugmentConfig:
     """The run's augmentation recipe: ``config.augment``, else its data set's preset."""
     return augment_preset(config.augment or dataset_spec(config.dataset).augment_preset)
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    """Read a checkpoint written by ``Trainer``; a clear error if it is missing or corrupt."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no checkpoint at {path}; train first with sslteach train --out DIR"
-        )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:
-        raise ValueError(
-            f"{path} is not a readable checkpoint ({type(err).__name__}); it may be truncated — "
-            "retrain, or resume from a copy"
-        ) from err
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not an sslteach checkpoint ({CHECKPOINT_FORMAT})")
-    return state
 
 
 def resume_trainer(

@@ -14,10 +14,11 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
+from sslteach.callbacks import StepHistory
 from sslteach.data import ImageSet, load_dataset
 from sslteach.evaluate import prepare_images
 from sslteach.losses import LOSSES
-from sslteach.train import Callback, TrainConfig, Trainer
+from sslteach.train import TrainConfig, Trainer
 
 # Slider ranges (low, high, step) per method and hyperparameter.
 SLIDER_RANGES: dict[str, dict[str, tuple[float, float, float]]] = {
@@ -33,16 +34,6 @@ SLIDER_RANGES: dict[str, dict[str, tuple[float, float, float]]] = {
     "wmse": {"eps": (0, 0.5, 0.01)},
 }
 SYMBOLS = {"lambda_": "λ", "mu": "μ", "nu": "ν", "gamma": "γ", "rho": "ρ", "beta": "β", "eps": "ε"}
-
-
-class StepHistory(Callback):
-    """Records the loss and every unweighted term after each step (curves for short runs)."""
-
-    def __init__(self) -> None:
-        self.steps: list[dict[str, float]] = []
-
-    def on_step(self, trainer: Trainer, terms: dict[str, Tensor]) -> None:
-        self.steps.append({name: value.item() for name, value in terms.items()})
 
 
 @dataclass

@@ -170,7 +170,7 @@ def plot_diagnostics(embeddings: dict[str, Tensor], *, title: str = "") -> Figur
         if key in isotropic:
             ax.axhline(isotropic[key], color="black", ls="--", lw=1, label="isotropic")
             ax.legend(fontsize=7, loc="upper left")
-        ax.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
+        ax.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=8)
         ax.set_ylabel(label)
         ax.set_title("scale-invariant" if invariant else "NOT scale-invariant", fontsize=9)
         ax.margins(y=0.15)

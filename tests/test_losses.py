@@ -19,14 +19,18 @@ from sslteach.losses import (
     cosine_invariance_loss,
     covariance_contrast_loss,
     covariance_loss,
+    covariance_matrix,
     cross_correlation,
     invariance_loss,
+    off_diagonal,
+    off_diagonal_loss,
+    on_diagonal_loss,
     variance_loss,
 )
 
 import reference_losses as ref
 
-SHAPES = [(2, 1), (8, 1), (16, 4), (32, 16), (64, 8)]
+SHAPES = [(2, 1), (8, 1), (16, 4), (32, 16), (64, 8), (4, 16), (8, 64)]  # the last two: 2n ≤ d
 SEEDS = [0, 1, 2]
 
 
@@ -326,3 +330,22 @@ def test_wmse_reports_singular_covariance_with_the_fix():
     z = torch.randn(16, 1).repeat(1, 4)  # rank 1: every sub-batch covariance is singular
     with pytest.raises(ValueError, match="covariance is singular; increase eps"):
         WMSELoss(w_size=8)(z, z)
+
+
+@pytest.mark.parametrize("near_copy", [False, True])
+def test_narrow_batch_shortcut_is_accurate_in_float32(near_copy):
+    """2n ≤ d takes the Gram-matrix road; in float32 it matches the (d, d) matrix in float64,
+    also when the views nearly agree (c_ii ≈ 1, the largest part of ‖c‖²_F cancelled)."""
+    g = torch.Generator().manual_seed(0)
+    z_a = torch.randn(128, 1024, generator=g) @ torch.randn(1024, 1024, generator=g) / 32
+    z_b = z_a + (0.01 if near_copy else 1.0) * torch.randn(128, 1024, generator=g)
+    c = cross_correlation(z_a.double(), z_b.double())
+    expected = {
+        "covariance": off_diagonal(covariance_matrix(z_a.double())).pow(2).sum() / 1024,
+        "on_diagonal": on_diagonal_loss(c),
+        "off_diagonal": off_diagonal_loss(c),
+    }
+    ours = {"covariance": covariance_loss(z_a), **BarlowTwinsLoss().terms(z_a, z_b)}
+    for name, value in ours.items():
+        assert value.dtype == torch.float32
+        torch.testing.assert_close(value.double(), expected[name], rtol=2e-5, atol=1e-4, msg=name)

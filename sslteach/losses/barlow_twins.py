@@ -69,6 +69,24 @@ def off_diagonal_loss(c: Tensor) -> Tensor:
     return off_diagonal(c).pow(2).sum()
 
 
+def _terms_from_gram_matrices(z_a: Tensor, z_b: Tensor) -> dict[str, Tensor]:
+    """Both terms without the (d, d) matrix c, for a batch narrower than half the embedding.
+
+    With A = ẑ_a, B = ẑ_b: c_ii = Σ_k A_ki B_ki / n, and ‖c‖²_F = ‖AᵀB‖²_F / n² =
+    ⟨AAᵀ, BBᵀ⟩_F / n², so Σ_{i≠j} c_ij² = ‖c‖²_F − Σ_i c_ii² needs two (n, n) Gram matrices
+    instead of one (d, d) product: d/(2n) times less arithmetic, and no (d, d) matrix to keep
+    for backward. (With 2n > d, or across processes, ``terms`` forms c itself.)
+    """
+    a, b = standardize(z_a), standardize(z_b)
+    n = a.shape[0]
+    diagonal = (a * b).sum(dim=0) / n  # c_ii
+    squared_norm = ((a @ a.T) * (b @ b.T)).sum() / n**2  # ‖c‖²_F
+    return {
+        "on_diagonal": (1 - diagonal).pow(2).sum(),
+        "off_diagonal": squared_norm - diagonal.pow(2).sum(),
+    }
+
+
 class BarlowTwinsLoss(SSLLoss):
     """Barlow Twins loss (Zbontar et al., ICML 2021): on_diagonal + λ·off_diagonal, λ = 0.0051."""
 
@@ -78,8 +96,12 @@ class BarlowTwinsLoss(SSLLoss):
         self.gather_distributed = gather_distributed
 
     def terms(self, z_a: Tensor, z_b: Tensor) -> dict[str, Tensor]:
-        c = cross_correlation(z_a, z_b, distributed=self._distributed())
-        return {"on_diagonal": on_diagonal_loss(c), "off_diagonal": off_diagonal_loss(c)}
+        check_pair(z_a, z_b)
+        n, d = z_a.shape
+        if 2 * n > d or self._distributed():
+            c = cross_correlation(z_a, z_b, distributed=self._distributed())
+            return {"on_diagonal": on_diagonal_loss(c), "off_diagonal": off_diagonal_loss(c)}
+        return _terms_from_gram_matrices(z_a, z_b)
 
     @property
     def weights(self) -> dict[str, float]:

@@ -57,9 +57,22 @@ def covariance_matrix(z: Tensor) -> Tensor:
 
 
 def covariance_loss(z: Tensor) -> Tensor:
-    """c(Z) = 1/d Σ_{i≠j} C(Z)_ij²: decorrelates dimensions so each carries its own information."""
-    cov = covariance_matrix(z)
-    return off_diagonal(cov).pow(2).sum() / cov.shape[0]
+    """c(Z) = 1/d Σ_{i≠j} C(Z)_ij²: decorrelates dimensions so each carries its own information.
+
+    A batch narrower than half the embedding (2n ≤ d, as with VICReg's 8192-wide projector)
+    takes a shorter road to the same number: Σ_{i≠j} C_ij² = ‖C‖²_F − Σ_j C_jj², and
+    ‖ZᵀZ‖_F = ‖ZZᵀ‖_F, so the (n, n) Gram matrix of the centred batch replaces the (d, d)
+    covariance — d/n times less arithmetic, and an n×n matrix kept for backward, not d×d.
+    """
+    check_matrix(z, "z")
+    n, d = z.shape
+    if 2 * n > d:
+        return off_diagonal(covariance_matrix(z)).pow(2).sum() / d
+    z = upcast(z)
+    z = z - z.mean(dim=0)
+    squared_norm = (z @ z.T).pow(2).sum() / (n - 1) ** 2  # ‖C‖²_F
+    variances = z.pow(2).sum(dim=0) / (n - 1)  # C_jj
+    return (squared_norm - variances.pow(2).sum()) / d
 
 
 def two_view_variance_loss(

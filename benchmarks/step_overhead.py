@@ -10,9 +10,12 @@
   backward and optimiser step.
 
 The ratio full / model-only is the overhead of augmentation, loss and bookkeeping; the target
-is <= 1.10. The two kinds of repeat alternate, so a change in machine load hits both alike;
-after a warm-up repeat, the median over repeats is reported in seconds per step (shapes: 5
-repeats of 10 steps; ResNet-18, about 30 s a step on 2 cores: 3 repeats of 2 steps).
+is <= 1.10. Two parts of the full step are also timed alone, in the same alternation: the
+augmentation of one batch, and the loss's forward and backward on random embeddings of the
+step's shape — what a small model cannot hide. The kinds of repeat alternate, so a change in
+machine load hits all alike; after a warm-up repeat, the median over repeats is reported in
+seconds per step (shapes: 5 repeats of 10 steps; ResNet-18, about 5 s a step on 2 cores:
+3 repeats of 2 steps).
 
 Defaults: the shapes recipe (batch 128, 16x16, small-cnn, projector 512-512, AdamW) and,
 unless ``--quick`` or ``--no-cifar``, CIFAR-sized random uint8 data at 32x32 with the CIFAR-10
@@ -51,8 +54,10 @@ def cifar_like(num: int) -> ImageSet:
     return ImageSet(images, labels, tuple(str(i) for i in range(10)), "cifar10")
 
 
-def step_functions(trainer: Trainer):
-    """(full_step, model_step): one training step each, on the same Trainer's model."""
+def step_functions(trainer: Trainer) -> dict:
+    """The full and the model-only step on the same Trainer's model, and two of the full
+    step's parts alone (augmentation; the loss's forward and backward) to show where the
+    difference goes."""
     b, device = trainer.config.batch_size, trainer.device
     order = torch.randperm(len(trainer.images), device=trainer.images.device)
     cursor = {"i": 0}
@@ -85,17 +90,33 @@ def step_functions(trainer: Trainer):
         trainer.optimizer.step()
         loss.item()
 
-    return full_step, model_step
+    def augment_part() -> None:
+        with torch.no_grad():
+            trainer.augment.two_views(trainer.images[order[:b]], trainer.generator)
+
+    z_a, z_b = (torch.randn(z.shape, device=device).requires_grad_() for _ in range(2))
+
+    def loss_part() -> None:
+        loss = trainer.loss.combine(trainer.loss.terms(z_a, z_b))
+        loss.backward()
+        loss.item()
+
+    return {
+        "full": full_step,
+        "model_only": model_step,
+        "augment": augment_part,
+        "loss": loss_part,
+    }
 
 
 def measure(name: str, trainer: Trainer, steps: int, repeats: int) -> dict:
     """Median seconds per step of the full and the model-only step, alternating repeats."""
-    full_step, model_step = step_functions(trainer)
+    functions = step_functions(trainer)
     sync = torch.cuda.synchronize if trainer.device.type == "cuda" else lambda: None
-    times: dict[str, list[float]] = {"full": [], "model_only": []}
+    times: dict[str, list[float]] = {label: [] for label in functions}
     cpu, wall = time.process_time(), time.perf_counter()
     for repeat in range(repeats + 1):  # repeat 0 is the warm-up
-        for label, one_step in (("full", full_step), ("model_only", model_step)):
+        for label, one_step in functions.items():
             sync()
             start = time.perf_counter()
             for _ in range(steps):
@@ -118,6 +139,8 @@ def measure(name: str, trainer: Trainer, steps: int, repeats: int) -> dict:
         "full_s_per_step": round(full, 4),
         "model_only_s_per_step": round(model, 4),
         "ratio": round(full / model, 3),
+        "augment_s_per_step": round(statistics.median(times["augment"]), 4),
+        "loss_s_per_step": round(statistics.median(times["loss"]), 4),
         "meets_target": full / model <= TARGET,
         "cpu_per_wall": round((time.process_time() - cpu) / (time.perf_counter() - wall), 2),
         "all_s_per_step": {k: [round(t, 4) for t in v] for k, v in times.items()},
@@ -134,15 +157,16 @@ def markdown(report: dict) -> str:
         f"repeat; VICReg loss; target ratio <= {TARGET}.",
         "",
         "| data | backbone | projector | batch | steps x repeats | full step (s) | model only (s) "
-        "| ratio | target met | CPU s / wall s |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        "| ratio | target met | of which augment (s) | of which loss (s) | CPU s / wall s |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
     ]
     for r in report["results"]:
         lines.append(
             f"| {r['name']} ({r['image_size']}x{r['image_size']}) | {r['backbone']} | "
             f"{r['projector']} | {r['batch_size']} | {r['steps_per_repeat']} x {r['repeats']} | "
             f"{r['full_s_per_step']} | {r['model_only_s_per_step']} | {r['ratio']} | "
-            f"{'yes' if r['meets_target'] else 'no'} | {r['cpu_per_wall']} |"
+            f"{'yes' if r['meets_target'] else 'no'} | {r['augment_s_per_step']} | "
+            f"{r['loss_s_per_step']} | {r['cpu_per_wall']} |"
         )
     return "\n".join(lines) + "\n"
 

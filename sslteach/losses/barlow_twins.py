@@ -98,8 +98,9 @@ class BarlowTwinsLoss(SSLLoss):
     def terms(self, z_a: Tensor, z_b: Tensor) -> dict[str, Tensor]:
         check_pair(z_a, z_b)
         n, d = z_a.shape
-        if 2 * n > d or self._distributed():
-            c = cross_correlation(z_a, z_b, distributed=self._distributed())
+        distributed = self._distributed()
+        if 2 * n > d or distributed:
+            c = cross_correlation(z_a, z_b, distributed=distributed)
             return {"on_diagonal": on_diagonal_loss(c), "off_diagonal": off_diagonal_loss(c)}
         return _terms_from_gram_matrices(z_a, z_b)
 

@@ -245,8 +245,9 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _summary(metrics: dict) -> str:
+    epochs = f"{metrics['epochs']} epoch" + ("s" if metrics["epochs"] != 1 else "")
     lines = [
-        f"{metrics['method']} on {metrics['dataset']}, {metrics['epochs']} epochs "
+        f"{metrics['method']} on {metrics['dataset']}, {epochs} "
         f"({metrics['train_seconds']:.0f} s training on {metrics['device']})",
         f"  linear probe accuracy  {metrics['linear_probe_accuracy']:.3f}",
         f"  kNN accuracy           {metrics['knn_accuracy']:.3f}",

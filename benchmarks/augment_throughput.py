@@ -17,15 +17,13 @@ records the load average and how much CPU time the process got per second of wal
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import time
-from pathlib import Path
 
 import kornia.augmentation as K
 import torch
+from _report import load_average, machine, write_results
 from torch.utils.data import DataLoader
 
 from sslteach.augment import (
@@ -37,7 +35,6 @@ from sslteach.augment import (
 )
 from sslteach.data.shapes import generate_shapes
 
-RESULTS = Path(__file__).parent / "results"
 BATCH = 256
 
 
@@ -153,22 +150,19 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
     cifar_like = torch.randint(0, 256, (num, 3, 32, 32), dtype=torch.uint8, generator=generator)
     report = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
         "torch": torch.__version__,
         "threads": args.threads,
         "device": str(device),
         "quick": args.quick,
         "repeats": repeats,
-        "load_before": round(os.getloadavg()[0], 2),
+        "load_before": load_average(),
         "results": [
             measure("cifar10", cifar_like, repeats, device),
             measure("shapes", generate_shapes(num, seed=0)[0], repeats, device),
         ],
     }
-    RESULTS.mkdir(exist_ok=True)
-    suffix = "_quick" if args.quick else ""
-    (RESULTS / f"augment_throughput{suffix}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / f"augment_throughput{suffix}.md").write_text(markdown(report))
+    write_results("augment_throughput", report, markdown(report), quick=args.quick)
     print(markdown(report))
 
 

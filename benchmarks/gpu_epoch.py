@@ -24,15 +24,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
-import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
+from _report import machine, write_results
 
 from sslteach.config import TrainConfig, make_config
 from sslteach.data import ImageSet
@@ -41,7 +38,6 @@ from sslteach.data.shapes import CLASSES as SHAPE_CLASSES
 from sslteach.data.shapes import generate_shapes
 from sslteach.train import Callback, Trainer
 
-RESULTS = Path(__file__).parent / "results"
 TARGET_S = 5.0
 
 
@@ -134,7 +130,7 @@ def main() -> None:
     median = statistics.median(epochs[1:])
     trained = trainer.steps_per_epoch * config.batch_size  # the last partial batch is dropped
     report = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
@@ -154,10 +150,8 @@ def main() -> None:
     }
     if device.type == "cuda":
         report["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
-    RESULTS.mkdir(exist_ok=True)
-    suffix = ("_compile" if args.compile else "") + ("_quick" if args.quick else "")
-    (RESULTS / f"gpu_epoch{suffix}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / f"gpu_epoch{suffix}.md").write_text(markdown(report))
+    name = "gpu_epoch_compile" if args.compile else "gpu_epoch"
+    write_results(name, report, markdown(report), quick=args.quick)
     print(markdown(report))
 
 

@@ -26,9 +26,7 @@ benchmarks/results/loss_cost.{json,md,png}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -37,13 +35,13 @@ import lightly.loss
 import matplotlib
 import matplotlib.ticker
 import torch
+from _report import load_average, machine, write_results
 
 from sslteach import losses
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-RESULTS = Path(__file__).parent / "results"
 SSLTEACH = {
     "vicreg": lambda n: losses.VICRegLoss(),
     "barlow-twins": lambda n: losses.BarlowTwinsLoss(),
@@ -241,23 +239,20 @@ def main() -> None:
     else:
         ns, ds, repeats = (256, 512), tuple(2**k for k in range(7, 14)), 5
     report = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
         "torch": torch.__version__,
         "lightly": lightly.__version__,
         "threads": args.threads,
         "device": str(device),
         "quick": args.quick,
         "repeats": repeats,
-        "load_before": round(os.getloadavg()[0], 2),
+        "load_before": load_average(),
         "memory_measure": "bytes of distinct storages saved for backward, inputs excluded",
         "notes": NOTES,
     }
     report["results"], report["agreement"] = measure(ns, ds, repeats, device)
-    RESULTS.mkdir(exist_ok=True)
-    suffix = "_quick" if args.quick else ""
-    (RESULTS / f"loss_cost{suffix}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / f"loss_cost{suffix}.md").write_text(markdown(report))
-    plot(report["results"], ns, ds, RESULTS / f"loss_cost{suffix}.png")
+    stem = write_results("loss_cost", report, markdown(report), quick=args.quick)
+    plot(report["results"], ns, ds, stem.with_suffix(".png"))
     print(markdown(report))
 
 

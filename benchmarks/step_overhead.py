@@ -29,20 +29,17 @@ and the CPU time per wall second, since timings on a busy machine mean little.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import time
-from pathlib import Path
 
 import torch
+from _report import load_average, machine, write_results
 
 from sslteach.config import make_config
 from sslteach.data import ImageSet, load_dataset
 from sslteach.train import Trainer
 
-RESULTS = Path(__file__).parent / "results"
 TARGET = 1.10
 
 
@@ -195,19 +192,16 @@ def main() -> None:
         trainer = Trainer(make_config("cifar10", **common), cifar_like(20 * args.batch_size))
         results.append(measure("cifar-like random", trainer, 2, 3))
     report = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
         "torch": torch.__version__,
         "threads": args.threads,
         "device": args.device,
         "quick": args.quick,
-        "load_before": round(os.getloadavg()[0], 2),
+        "load_before": load_average(),
         "target_ratio": TARGET,
         "results": results,
     }
-    RESULTS.mkdir(exist_ok=True)
-    suffix = "_quick" if args.quick else ""
-    (RESULTS / f"step_overhead{suffix}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / f"step_overhead{suffix}.md").write_text(markdown(report))
+    write_results("step_overhead", report, markdown(report), quick=args.quick)
     print(markdown(report))
 
 

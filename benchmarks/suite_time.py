@@ -18,9 +18,6 @@ to check the script end to end. Results go to benchmarks/results/suite_time.{jso
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import re
 import subprocess
 import sys
@@ -29,10 +26,10 @@ from pathlib import Path
 
 import nbformat
 import torch
+from _report import load_average, machine, write_results
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).parent / "results"
 CELL_TIMEOUT = 3600  # seconds; a cell that runs longer is reported as a failure
 
 
@@ -111,7 +108,7 @@ def main() -> None:
     parser.add_argument("--notebooks", nargs="*", help="file names under notebooks/ (all)")
     parser.add_argument("--tests", nargs="*", default=["tests"], help="pytest paths (tests)")
     args = parser.parse_args()
-    folder, load_before = ROOT / "notebooks", round(os.getloadavg()[0], 2)
+    folder, load_before = ROOT / "notebooks", load_average()
     if args.quick:
         notebooks = [time_notebook("quick smoke notebook", smoke_notebook(), folder)]
         tests = time_tests(args.tests if args.tests != ["tests"] else ["tests/test_diagnostics.py"])
@@ -123,7 +120,7 @@ def main() -> None:
         ]
         tests = time_tests(args.tests)
     report = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "quick": args.quick,
@@ -131,10 +128,7 @@ def main() -> None:
         "notebooks": notebooks,
         "tests": tests,
     }
-    RESULTS.mkdir(exist_ok=True)
-    suffix = "_quick" if args.quick else ""
-    (RESULTS / f"suite_time{suffix}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / f"suite_time{suffix}.md").write_text(markdown(report))
+    write_results("suite_time", report, markdown(report), quick=args.quick)
     print(markdown(report))
 
 

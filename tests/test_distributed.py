@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from interrupt import InterruptAt
 from torch import nn
 
 from sslteach import distributed
@@ -33,7 +33,7 @@ from sslteach.losses import (
     off_diagonal_loss,
     standardize,
 )
-from sslteach.train import Callback, Trainer, resume_trainer
+from sslteach.train import Trainer, resume_trainer
 
 WORLD = 2
 N, D_IN, D = 16, 6, 4  # global batch, input width, embedding width (W-MSE: w_size ≥ 2·D)
@@ -129,17 +129,6 @@ def statistic_grads(statistic) -> dict:
 
 
 RUN = dict(train_images=128, epochs=2, batch_size=32, projector="32-16", device="cpu")
-
-
-class InterruptAt(Callback):
-    """Ctrl-C after the given (epoch, step), on every rank as a terminal would send it."""
-
-    def __init__(self, epoch: int, step: int) -> None:
-        self.epoch, self.step = epoch, step
-
-    def on_step(self, trainer, terms) -> None:
-        if (trainer.epoch, trainer.step) == (self.epoch, self.step):
-            os.kill(os.getpid(), signal.SIGINT)
 
 
 def interrupted_and_resumed(out: Path) -> dict:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import signal
-
 import pytest
 import torch
+from interrupt import InterruptAt
 
 from sslteach.train import (
     Callback,
@@ -21,17 +19,6 @@ from sslteach.train import (
 def small_config(**overrides) -> TrainConfig:
     values = dict(epochs=3, batch_size=64, lr=2e-3, projector="64-32", diagnostic_images=64)
     return TrainConfig(**{**values, **overrides})
-
-
-class InterruptAt(Callback):
-    """Simulates Ctrl-C: sends SIGINT to this process after the given (epoch, step)."""
-
-    def __init__(self, epoch: int, step: int) -> None:
-        self.epoch, self.step = epoch, step
-
-    def on_step(self, trainer, terms) -> None:
-        if (trainer.epoch, trainer.step) == (self.epoch, self.step):
-            os.kill(os.getpid(), signal.SIGINT)
 
 
 def comparable(history: list[dict]) -> list[dict]:

@@ -59,10 +59,12 @@ def check_number(
     value = float(value)
     below = value < low if low_inclusive else value <= low
     above = value > high if high_inclusive else value >= high
-    if math.isnan(value) or below or above:
+    if not math.isfinite(value) or below or above:
         left = "[" if low_inclusive else "("
-        right = "]" if high_inclusive else ")"
-        raise ValueError(f"{name} must lie in {left}{low}, {high}{right}, got {value}")
+        right = "]" if high_inclusive and math.isfinite(high) else ")"
+        raise ValueError(
+            f"{name} must lie in {left}{low}, {high}{right} and be finite, got {value}"
+        )
     return value
 
 

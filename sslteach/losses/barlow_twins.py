@@ -1,6 +1,6 @@
-"""Barlow Twins: drive the cross-correlation matrix of the two views to the identity.
+"""drive the cross-correlation matrix of the two views to the identity.
 
-Zbontar, Jing, Misra, LeCun, Deny, "Barlow Twins: Self-Supervised Learning via Redundancy
+Zbontar, Jing, Misra, LeCun, Deny, "Self-Supervised Learning via Redundancy
 Reduction", ICML 2021 (official code: github.com/facebookresearch/barlowtwins).
 
     ẑ = (z − mean) / sqrt(var + ε)       per feature over the batch (BatchNorm1d, no affine)
@@ -24,7 +24,7 @@ from torch import Tensor
 
 from sslteach._checks import check_matrix, check_number, check_pair, upcast
 from sslteach.distributed import all_reduce_sum, world_size
-from sslteach.losses.base import SSLLoss, off_diagonal
+from sslteach.losses.base import Knob, SSLLoss, off_diagonal
 
 
 def standardize(z: Tensor, eps: float = 1e-5, *, distributed: bool = False) -> Tensor:
@@ -75,20 +75,30 @@ def _terms_from_gram_matrices(z_a: Tensor, z_b: Tensor) -> dict[str, Tensor]:
     With A = ẑ_a, B = ẑ_b: c_ii = Σ_k A_ki B_ki / n, and ‖c‖²_F = ‖AᵀB‖²_F / n² =
     ⟨AAᵀ, BBᵀ⟩_F / n², so Σ_{i≠j} c_ij² = ‖c‖²_F − Σ_i c_ii² needs two (n, n) Gram matrices
     instead of one (d, d) product: d/(2n) times less arithmetic, and no (d, d) matrix to keep
-    for backward. (With 2n > d, or across processes, ``terms`` forms c itself.)
+    for backward. (With 2n > d, or across processes, ``terms`` forms c itself.) The subtraction
+    cancels most of ‖c‖²_F when the views nearly agree, so both products are taken in float64.
     """
     a, b = standardize(z_a), standardize(z_b)
+    a64, b64 = a.double(), b.double()
     n = a.shape[0]
-    diagonal = (a * b).sum(dim=0) / n  # c_ii
-    squared_norm = ((a @ a.T) * (b @ b.T)).sum() / n**2  # ‖c‖²_F
+    diagonal = (a64 * b64).sum(dim=0) / n  # c_ii
+    squared_norm = ((a64 @ a64.T) * (b64 @ b64.T)).sum() / n**2  # ‖c‖²_F
     return {
-        "on_diagonal": (1 - diagonal).pow(2).sum(),
-        "off_diagonal": squared_norm - diagonal.pow(2).sum(),
+        "on_diagonal": (1 - diagonal).pow(2).sum().to(a.dtype),
+        "off_diagonal": (squared_norm - diagonal.pow(2).sum()).to(a.dtype),
     }
 
 
 class BarlowTwinsLoss(SSLLoss):
-    """Barlow Twins loss (Zbontar et al., ICML 2021): on_diagonal + λ·off_diagonal, λ = 0.0051."""
+    """Barlow Twins loss (Zbontar et al., ICML 2021): on_diagonal + λ·off_diagonal.
+
+    λ = 0.0051 is the official code's default; the paper states 5·10⁻³ (lightly and solo-learn
+    use that). Notebook 03 derives why λ is of order 1/d.
+    """
+
+    knobs = {
+        "lambda_": Knob("λ", 0, 0.05, 0.0001, "weight of the off-diagonal term"),
+    }
 
     def __init__(self, lambda_: float = 0.0051, gather_distributed: bool = False) -> None:
         super().__init__()
@@ -107,6 +117,3 @@ class BarlowTwinsLoss(SSLLoss):
     @property
     def weights(self) -> dict[str, float]:
         return {"on_diagonal": 1.0, "off_diagonal": self.lambda_}
-
-    def hyperparameters(self) -> dict[str, float]:
-        return {"lambda_": self.lambda_}

@@ -1,6 +1,6 @@
-"""TiCo: Transformation Invariance and Covariance Contrast.
+"""Transformation Invariance and Covariance Contrast.
 
-Zhu, Moraes, Karakulak, Sobol, Canziani, LeCun, "TiCo: Transformation Invariance and
+Zhu, Moraes, Karakulak, Sobol, Canziani, LeCun, "Transformation Invariance and
 Covariance Contrast for Self-Supervised Visual Representation Learning", 2022.
 
 With ẑ the L2-normalised rows of the embeddings:
@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from sslteach._checks import check_number, check_pair, upcast
 from sslteach.distributed import all_reduce_mean, gather
-from sslteach.losses.base import SSLLoss
+from sslteach.losses.base import Knob, SSLLoss
 
 
 def cosine_invariance_loss(z_a: Tensor, z_b: Tensor) -> Tensor:
@@ -91,18 +91,24 @@ class RunningCovariance(nn.Module):
 
 
 class TiCoLoss(SSLLoss):
-    """TiCo loss (Zhu et al., 2022): L = invariance + ρ·covariance_contrast, β = 0.9, ρ = 8.
+    """TiCo loss (Zhu et al., 2022): L = invariance + ρ·covariance_contrast, ρ = 8, β = 0.9.
 
     ``forward(z_a, z_b, update=False)`` evaluates the loss without changing the memory C;
     ``reset()`` clears it. The early public code used ρ = 20; the paper's default is 8.
+    Notebook 04 unrolls C into a memory bank.
     """
 
+    knobs = {
+        "rho": Knob("ρ", 0, 40, 1, "weight of the covariance-contrast term"),
+        "beta": Knob("β", 0, 0.99, 0.01, "momentum of the running matrix C"),
+    }
+
     def __init__(
-        self, beta: float = 0.9, rho: float = 8.0, gather_distributed: bool = False
+        self, rho: float = 8.0, beta: float = 0.9, gather_distributed: bool = False
     ) -> None:
         super().__init__()
-        self.beta = check_number("beta", beta, high=1.0, high_inclusive=False)
         self.rho = check_number("rho", rho)
+        self.beta = check_number("beta", beta, high=1.0, high_inclusive=False)
         self.gather_distributed = gather_distributed
         self.memory = RunningCovariance()
 
@@ -128,12 +134,6 @@ class TiCoLoss(SSLLoss):
             "covariance_contrast": covariance_contrast_loss(z_hat_a, C),
         }
 
-    def forward(self, z_a: Tensor, z_b: Tensor, update: bool = True) -> Tensor:
-        return self.combine(self.terms(z_a, z_b, update))
-
     @property
     def weights(self) -> dict[str, float]:
         return {"invariance": 1.0, "covariance_contrast": self.rho}
-
-    def hyperparameters(self) -> dict[str, float]:
-        return {"beta": self.beta, "rho": self.rho}

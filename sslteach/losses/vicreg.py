@@ -1,6 +1,6 @@
-"""VICReg: Variance-Invariance-Covariance Regularization.
+"""Variance-Invariance-Covariance Regularization.
 
-Bardes, Ponce, LeCun, "VICReg: Variance-Invariance-Covariance Regularization for
+Bardes, Ponce, LeCun, "Variance-Invariance-Covariance Regularization for
 Self-Supervised Learning", ICLR 2022. Implemented to equal the official code
 (github.com/facebookresearch/vicreg), whose normalisation differs from the paper's formulas:
 
@@ -28,7 +28,7 @@ from torch import Tensor
 
 from sslteach._checks import check_matrix, check_number, check_pair, upcast
 from sslteach.distributed import all_reduce_mean, gather
-from sslteach.losses.base import SSLLoss, off_diagonal
+from sslteach.losses.base import Knob, SSLLoss, off_diagonal
 
 
 def invariance_loss(z_a: Tensor, z_b: Tensor) -> Tensor:
@@ -60,19 +60,31 @@ def covariance_loss(z: Tensor) -> Tensor:
     """c(Z) = 1/d Σ_{i≠j} C(Z)_ij²: decorrelates dimensions so each carries its own information.
 
     A batch narrower than half the embedding (2n ≤ d, as with VICReg's 8192-wide projector)
-    takes a shorter road to the same number: Σ_{i≠j} C_ij² = ‖C‖²_F − Σ_j C_jj², and
-    ‖ZᵀZ‖_F = ‖ZZᵀ‖_F, so the (n, n) Gram matrix of the centred batch replaces the (d, d)
-    covariance — d/n times less arithmetic, and an n×n matrix kept for backward, not d×d.
+    takes the shorter road of ``covariance_loss_from_gram`` to the same number.
     """
     check_matrix(z, "z")
     n, d = z.shape
     if 2 * n > d:
         return off_diagonal(covariance_matrix(z)).pow(2).sum() / d
+    return covariance_loss_from_gram(z)
+
+
+def covariance_loss_from_gram(z: Tensor) -> Tensor:
+    """c(Z) without the (d, d) covariance: Σ_{i≠j} C_ij² = ‖C‖²_F − Σ_j C_jj², and
+    ‖ZᵀZ‖_F = ‖ZZᵀ‖_F, so the (n, n) Gram matrix of the centred batch replaces C — d/n times
+    less arithmetic, and an n×n matrix kept for backward, not d×d.
+
+    The subtraction cancels most of ‖C‖²_F when nearly all variance lies on a few axes (the
+    dimensional collapse the notebooks show): in float32 the value would then keep only a digit
+    or two. The Gram matrix and the variances are therefore computed in float64.
+    """
+    check_matrix(z, "z")
+    n, d = z.shape
     z = upcast(z)
-    z = z - z.mean(dim=0)
-    squared_norm = (z @ z.T).pow(2).sum() / (n - 1) ** 2  # ‖C‖²_F
-    variances = z.pow(2).sum(dim=0) / (n - 1)  # C_jj
-    return (squared_norm - variances.pow(2).sum()) / d
+    z64 = (z - z.mean(dim=0)).double()
+    squared_norm = (z64 @ z64.T).pow(2).sum() / (n - 1) ** 2  # ‖C‖²_F
+    variances = z64.pow(2).sum(dim=0) / (n - 1)  # C_jj
+    return ((squared_norm - variances.pow(2).sum()) / d).to(z.dtype)
 
 
 def two_view_variance_loss(
@@ -87,8 +99,17 @@ class VICRegLoss(SSLLoss):
 
     L = λ·invariance + μ·variance + ν·covariance, with
     invariance = mse(Z, Z'), variance = [v(Z) + v(Z')]/2, covariance = c(Z) + c(Z').
-    Defaults λ = 25, μ = 25, ν = 1, γ = 1, ε = 1e-4 (paper and code).
+    Defaults λ = 25, μ = 25, ν = 1, γ = 1, ε = 1e-4 (paper and code). Notebook 02 derives
+    each term and drops each in turn.
     """
+
+    knobs = {
+        "lambda_": Knob("λ", 0, 50, 1, "weight of the invariance term"),
+        "mu": Knob("μ", 0, 50, 1, "weight of the variance term"),
+        "nu": Knob("ν", 0, 10, 0.5, "weight of the covariance term"),
+        "gamma": Knob("γ", 0.1, 2, 0.1, "the std each dimension is pushed up to"),
+        "eps": Knob("ε", 1e-5, 1e-3, 1e-5, "added to the variance before the square root"),
+    }
 
     def __init__(
         self,
@@ -122,12 +143,3 @@ class VICRegLoss(SSLLoss):
     @property
     def weights(self) -> dict[str, float]:
         return {"invariance": self.lambda_, "variance": self.mu, "covariance": self.nu}
-
-    def hyperparameters(self) -> dict[str, float]:
-        return {
-            "lambda_": self.lambda_,
-            "mu": self.mu,
-            "nu": self.nu,
-            "gamma": self.gamma,
-            "eps": self.eps,
-        }

@@ -24,12 +24,24 @@ from torch import Tensor
 from sslteach._checks import check_number, check_pair, upcast
 from sslteach.distributed import all_reduce_mean, gather
 from sslteach.losses.base import SSLLoss
-from sslteach.losses.tico import RunningCovariance, covariance_contrast_loss
-from sslteach.losses.vicreg import invariance_loss, two_view_variance_loss
+from sslteach.losses.tico import RunningCovariance, TiCoLoss, covariance_contrast_loss
+from sslteach.losses.vicreg import VICRegLoss, invariance_loss, two_view_variance_loss
 
 
 class VICRegTiCoLoss(SSLLoss):
-    """VICReg's invariance and variance plus TiCo's covariance contrast (no VICReg covariance)."""
+    """VICReg's invariance and variance plus TiCo's covariance contrast (no VICReg covariance).
+
+    Notebook 06 assembles it from the two losses' pieces and re-tunes ρ.
+    """
+
+    knobs = {
+        "lambda_": VICRegLoss.knobs["lambda_"],
+        "mu": VICRegLoss.knobs["mu"],
+        "rho": TiCoLoss.knobs["rho"],
+        "beta": TiCoLoss.knobs["beta"],
+        "gamma": VICRegLoss.knobs["gamma"],
+        "eps": VICRegLoss.knobs["eps"],
+    }
 
     def __init__(
         self,
@@ -73,19 +85,6 @@ class VICRegTiCoLoss(SSLLoss):
             "covariance_contrast": covariance_contrast_loss(z_hat_a, C),
         }
 
-    def forward(self, z_a: Tensor, z_b: Tensor, update: bool = True) -> Tensor:
-        return self.combine(self.terms(z_a, z_b, update))
-
     @property
     def weights(self) -> dict[str, float]:
         return {"invariance": self.lambda_, "variance": self.mu, "covariance_contrast": self.rho}
-
-    def hyperparameters(self) -> dict[str, float]:
-        return {
-            "lambda_": self.lambda_,
-            "mu": self.mu,
-            "rho": self.rho,
-            "beta": self.beta,
-            "gamma": self.gamma,
-            "eps": self.eps,
-        }

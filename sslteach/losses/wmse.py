@@ -26,7 +26,7 @@ from torch import Tensor
 
 from sslteach._checks import check_number, check_pair, check_positive_int, upcast
 from sslteach.distributed import broadcast, gather
-from sslteach.losses.base import SSLLoss
+from sslteach.losses.base import Knob, SSLLoss
 from sslteach.whitening import whiten
 
 
@@ -44,7 +44,17 @@ class WMSELoss(SSLLoss):
         w_iter: random sub-batch partitions averaged per step.
         eps: covariance shrinkage (1 − ε)Σ + ε·I, in [0, 1); raise it if Σ is singular.
         gather_distributed: whiten sub-batches of the batch gathered from all processes.
+
+    It trains with a 64-dimensional embedding (projector 512-64), as in the paper, so that the
+    default w_size = 128 meets w_size ≥ 2·d. Notebook 05 derives the whitening.
     """
+
+    knobs = {
+        "w_size": Knob("w", 16, 512, 16, "rows whitened together (≥ 2·d, divides the batch)"),
+        "w_iter": Knob("iterations", 1, 4, 1, "random sub-batch partitions per step"),
+        "eps": Knob("ε", 0, 0.5, 0.01, "covariance shrinkage (1 − ε)Σ + εI; raise if singular"),
+    }
+    train_defaults = {"projector": "512-64"}
 
     def __init__(
         self, w_size: int = 128, w_iter: int = 1, eps: float = 0.0, gather_distributed: bool = False
@@ -103,6 +113,3 @@ class WMSELoss(SSLLoss):
     @property
     def weights(self) -> dict[str, float]:
         return {"whitened_mse": 1.0}
-
-    def hyperparameters(self) -> dict[str, float]:
-        return {"w_size": self.w_size, "w_iter": self.w_iter, "eps": self.eps}

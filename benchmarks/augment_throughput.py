@@ -29,11 +29,10 @@ from torch.utils.data import DataLoader
 from sslteach.augment import (
     AugmentConfig,
     BatchedAugment,
-    TwoViews,
     augment_preset,
-    torchvision_transform,
 )
 from sslteach.data.shapes import generate_shapes
+from sslteach.per_sample import TwoViews, torchvision_transform
 
 BATCH = 256
 

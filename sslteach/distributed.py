@@ -91,6 +91,21 @@ def setup(device: str = "auto") -> bool:
     return True
 
 
+def resolve_device(name: str) -> torch.device:
+    """ "auto" → CUDA when available, else CPU; "cuda" without a GPU is a clear error. Under
+    torchrun, a plain "cuda" means this process's GPU (the one ``setup`` chose by LOCAL_RANK)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            "device 'cuda' was requested but no CUDA GPU is available; use --device cpu"
+        )
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is None and is_distributed():
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
 def cleanup() -> None:
     """Leave the process group (a no-op when there is none)."""
     if dist.is_available() and dist.is_initialized():
@@ -222,7 +237,15 @@ def wrap_model(model: nn.Module, device: torch.device) -> nn.Module:
     """
     if not is_distributed():
         return model
+    model = sync_batchnorm(model, device)
     if device.type == "cuda":
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         return nn.parallel.DistributedDataParallel(model, device_ids=[device.index])
     return nn.parallel.DistributedDataParallel(model)
+
+
+def sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` with SyncBatchNorm layers when training on several GPUs (in place; see
+    ``wrap_model``); unchanged in one process or on CPUs."""
+    if is_distributed() and device.type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return model

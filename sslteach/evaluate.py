@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from sslteach._checks import check_positive_int
 from sslteach.augment import AugmentConfig
 from sslteach.data import ImageSet
+from sslteach.diagnostics import effective_rank, embedding_std, l2_normalized_std
 
 
 def prepare_images(images: Tensor, config: AugmentConfig) -> Tensor:
@@ -52,6 +53,25 @@ def extract_features(
     finally:
         encoder.train(was_training)
     return torch.cat(chunks)
+
+
+@torch.no_grad()
+def collapse_diagnostics(model: nn.Module, images: Tensor, config: AugmentConfig) -> dict:
+    """The collapse diagnostics of a ``SiameseModel`` on un-augmented uint8 ``images``, in eval
+    mode (its train/eval mode restored afterwards): effective rank, std and L2-normalised std
+    of the embeddings z, and the effective rank of the representations y."""
+    was_training = model.training
+    model.eval()
+    try:
+        y, z = model(prepare_images(images, config))
+    finally:
+        model.train(was_training)
+    return {
+        "effective_rank": effective_rank(z),
+        "embedding_std": embedding_std(z),
+        "l2_normalized_std": l2_normalized_std(z),
+        "representation_rank": effective_rank(y),
+    }
 
 
 def raw_pixel_features(images: Tensor, config: AugmentConfig) -> Tensor:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import pairwise
 
-import torch
 from torch import Tensor, nn
 from torchvision.models import resnet18
 
@@ -132,30 +131,43 @@ def embedding_norm(name: str, dim: int, num_groups: int = 4) -> nn.Module:
 
 
 class SiameseModel(nn.Module):
-    """Encoder + projector shared by both views; ``forward`` returns (representation, embedding)."""
+    """Encoder + projector shared by both views; ``forward`` returns (representation, embedding).
 
-    def __init__(self, encoder: nn.Module, projector: nn.Module) -> None:
+    A method with a trainable head (SimSiam's and BYOL's predictor q) gets it as ``predictor``:
+    ``forward(x, predict=True)`` then returns (y, z, q(z)). Keeping the head inside the model
+    lets one optimiser, one DDP wrapper and one checkpoint entry cover every trained weight.
+    """
+
+    def __init__(
+        self, encoder: nn.Module, projector: nn.Module, predictor: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.projector = projector
+        self.predictor = predictor
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, predict: bool = False) -> tuple[Tensor, ...]:
         y = self.encoder(x)  # (n, representation_dim)
-        return y, self.projector(y)  # (n, embedding_dim)
-
-    @torch.no_grad()
-    def represent(self, x: Tensor) -> Tensor:
-        """Representations for downstream use (no gradient)."""
-        return self.encoder(x)
+        z = self.projector(y)  # (n, embedding_dim)
+        if not predict:
+            return y, z
+        if self.predictor is None:
+            raise ValueError("predict=True needs a model built with a predictor")
+        return y, z, self.predictor(z)  # prediction: (n, embedding_dim)
 
 
 def build_model(
-    backbone: str = "small-cnn", projector: str = "512-512", norm: str = "none"
+    backbone: str = "small-cnn",
+    projector: str = "512-512",
+    norm: str = "none",
+    predictor: Callable[[int], nn.Module | None] | None = None,
 ) -> SiameseModel:
-    """A ``SiameseModel`` from a backbone name, a projector spec such as ``"2048-2048-2048"``
-    and an optional normalisation of the embedding (see ``embedding_norm``)."""
+    """A ``SiameseModel`` from a backbone name, a projector spec such as ``"2048-2048-2048"``,
+    an optional normalisation of the embedding (see ``embedding_norm``) and an optional
+    ``predictor`` factory, called with the embedding width (``SSLLoss.build_predictor``)."""
     encoder = build_backbone(backbone)
     head = Projector(encoder.output_dim, projector)
+    dim = head.output_dim
     if norm != "none":
-        head = nn.Sequential(head, embedding_norm(norm, head.output_dim))
-    return SiameseModel(encoder, head)
+        head = nn.Sequential(head, embedding_norm(norm, dim))
+    return SiameseModel(encoder, head, predictor(dim) if predictor else None)

@@ -1,72 +1,44 @@
-"""One training loop for every sslteach loss: augment two views, embed, loss, step.
+"""One training loop for every sslteach method: two views → embeddings → loss → step.
 
-The training images stay on the device as uint8 and are augmented there in whole batches
-(``sslteach.augment.BatchedAugment``), so no DataLoader workers are needed on CPU or GPU
-(``pipeline="dataloader"`` runs the standard per-sample torchvision path instead, for
-comparison). A ``Trainer`` keeps everything a run needs to continue exactly: model, loss state
-(TiCo's C), optimiser, schedule, random generators, position inside the epoch and the history,
-all saved atomically in one checkpoint file. Resume is exact for the batched pipeline; the
-DataLoader's worker generators are not saved, so a resumed "dataloader" run draws other views.
+    build: model (+ predictor), loss, optimiser, schedule, views (+ momentum target)
+    for each epoch:
+        for each step:  two views → train_step → callbacks
+        diagnostics → callbacks → checkpoint
 
-Under ``torchrun`` (see ``sslteach.distributed``) every process builds the same Trainer. All of
-them draw the same sample order from the shared seed; each trains on its contiguous 1/K of every
-global batch (``config.batch_size``) with views from its own generator, through DDP, with losses
-that gather across processes. Rank 0 alone writes checkpoints and runs the callbacks that
-experiment.py gives it (progress, metrics, evaluation); the others wait at a barrier.
+Around the loop, each in a module of its own: where the views come from (``views``), Ctrl-C
+(``interrupt``), the NaN stop (``guard``), the momentum target (``momentum``), what a
+checkpoint holds and exact resume (``resume``, ``checkpoint``), collapse diagnostics
+(``evaluate``), progress, metrics and per-epoch evaluation (``callbacks``).
+
+One host-device sync per step, the NaN check before backward; the terms are summed on the
+device and read once per epoch. Under ``torchrun`` every process builds the same Trainer and
+trains its share of each global batch through DDP (``sslteach.distributed``); the processes
+agree once per step on whether Ctrl-C was pressed, and rank 0 alone writes.
 """
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict
+from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from sslteach.augment import AugmentConfig, BatchedAugment, augment_preset, two_view_loader
-from sslteach.callbacks import Callback
-from sslteach.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_atomically
-from sslteach.config import TrainConfig
-from sslteach.data import ImageSet, dataset_spec
-from sslteach.diagnostics import effective_rank, embedding_std, l2_normalized_std
-from sslteach.distributed import (
-    any_rank,
-    barrier,
-    is_distributed,
-    is_main_process,
-    local_batch_size,
-    rank_seed,
-    shard,
-    wrap_model,
-)
-from sslteach.evaluate import prepare_images
+from sslteach.checkpoint import load_checkpoint, save_atomically
+from sslteach.config import TrainConfig, augment_config_for, model_for
+from sslteach.data import ImageSet
+from sslteach.distributed import any_rank, is_distributed, is_main_process, resolve_device
+from sslteach.distributed import wrap_model as distribute
+from sslteach.evaluate import collapse_diagnostics
+from sslteach.guard import check_finite_loss, check_finite_model
+from sslteach.interrupt import CtrlC, TrainingInterrupted, interruption
 from sslteach.losses import build_loss
-from sslteach.models import SiameseModel, build_model
+from sslteach.momentum import MomentumTarget
 from sslteach.optim import build_optimizer, warmup_cosine
-
-
-def resolve_device(name: str) -> torch.device:
-    """ "auto" → CUDA when available, else CPU; "cuda" without a GPU is a clear error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(
-            "device 'cuda' was requested but no CUDA GPU is available; use --device cpu"
-        )
-    return torch.device(name)
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the history up to that point is attached."""
-
-    def __init__(self, message: str, history: list[dict]) -> None:
-        super().__init__(message)
-        self.history = history
+from sslteach.resume import check_resumable, recorded_config, restore_trainer_state, trainer_state
+from sslteach.views import TwoViewBatches
 
 
 class Trainer:
@@ -77,296 +49,164 @@ class Trainer:
         config: TrainConfig,
         train_set: ImageSet,
         *,
-        callbacks: Sequence[Callback] = (),
+        callbacks: Sequence = (),
         checkpoint_path: str | Path | None = None,
     ) -> None:
-        self.config = config
-        self.device = resolve_device(config.device)
-        self.distributed = is_distributed()
-        if self.distributed and self.device.type == "cuda" and self.device.index is None:
-            self.device = torch.device("cuda", torch.cuda.current_device())  # LOCAL_RANK's GPU
-        self.callbacks = list(callbacks)
+        self.config, self.callbacks = config, list(callbacks)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.device = resolve_device(config.device)
         if config.batch_size > len(train_set):
             raise ValueError(
                 f"batch_size={config.batch_size} is larger than the training set "
                 f"({len(train_set)} images); use --batch-size {len(train_set)} or less"
             )
-        self.local_batch_size = local_batch_size(config.batch_size)  # this process's share
-        self.train_set = train_set
-        on_device = config.pipeline == "batched"  # uint8, augmented on the device
-        self.images = train_set.images.to(self.device) if on_device else train_set.images
+        self.train_size = len(train_set)
+        self.steps_per_epoch = len(train_set) // config.batch_size  # drop the partial batch
         self.augment_config = augment_config_for(config)
-        self.augment = BatchedAugment(self.augment_config)
+        self.views = TwoViewBatches(train_set.images, config, self.augment_config, self.device)
 
         torch.manual_seed(config.seed)
+        self.loss = build_loss(config.method, gather_distributed=is_distributed(), **config.loss)
+        self.loss.to(self.device)
         # channels_last: 1.3–1.6× faster convolutions on CPU, and the layout tensor cores want
         self.model = model_for(config).to(self.device, memory_format=torch.channels_last)
-        # What the training steps call: the model itself, or wrapped in DDP and/or compiled.
-        self.network = wrap_model(self.model, self.device)
+        total_steps = config.epochs * self.steps_per_epoch
+        self.target = (  # BYOL's EMA copy of the encoder and projector
+            MomentumTarget(self.model, config.momentum, total_steps, config.momentum_schedule)
+            if config.momentum
+            else None
+        )
+        self.network = distribute(self.model, self.device)  # the model, or DDP around it
         if config.compile:
             self.network = torch.compile(self.network)
-        self.loss = build_loss(
-            config.method, gather_distributed=self.distributed, **config.loss
-        ).to(self.device)
         self.optimizer = build_optimizer(
             config.optimizer, self.model, config.peak_lr, config.weight_decay
         )
-        self.steps_per_epoch = (
-            len(train_set) // config.batch_size
-        )  # the last partial batch is dropped
-        self.scheduler = warmup_cosine(
-            self.optimizer,
-            total_steps=config.epochs * self.steps_per_epoch,
-            warmup_steps=round(config.warmup_epochs * self.steps_per_epoch),
-        )
-        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
-        self._rank_generator = torch.Generator(device=self.device)  # see _view_generator
+        warmup = round(config.warmup_epochs * self.steps_per_epoch)
+        self.scheduler = warmup_cosine(self.optimizer, total_steps, warmup)
         probe = torch.Generator().manual_seed(config.seed + 1)
-        count = min(config.diagnostic_images, len(train_set))
-        self.diagnostic_index = torch.randperm(len(train_set), generator=probe)[:count]
+        index = torch.randperm(len(train_set), generator=probe)[: config.diagnostic_images]
+        self.diagnostic_images = self.views.images[index.to(self.views.images.device)]
 
-        self.epoch = 0  # epochs completed
-        self.step = 0  # steps completed inside the current epoch
+        self.epoch, self.step = 0, 0  # epochs completed; steps completed in the current one
         self.order: Tensor | None = None  # the current epoch's sample order
-        self.sums: dict[str, float] = {}
+        self.sums: dict[str, Tensor] = {}  # per-term sums over the epoch's steps, on device
         self.history: list[dict] = []
-
-    # -- the loop ------------------------------------------------------------------------------
+        self._started = time.perf_counter()  # when the current epoch started
+        self.saved_position: tuple[int, int] | None = None  # what the checkpoint file holds
 
     def fit(self) -> list[dict]:
-        """Train until ``config.epochs``.
-
-        Ctrl-C (or a notebook's interrupt) takes effect after the current step: the state is
-        checkpointed and ``KeyboardInterrupt`` re-raised, so ``resume_trainer`` continues
-        exactly from there. A second Ctrl-C stops at once.
-        """
-        with _interrupt_after_step() as interrupted:
+        """Train until ``config.epochs``; on Ctrl-C see ``sslteach.interrupt``."""
+        with CtrlC() as ctrl_c:
             try:
                 while self.epoch < self.config.epochs:
-                    self._run_epoch(interrupted)
-            except KeyboardInterrupt:
-                self.save_checkpoint()
+                    self._run_epoch(ctrl_c)
+            except TrainingInterrupted:
                 raise
+            except KeyboardInterrupt:  # a second Ctrl-C, in the middle of a step
+                raise interruption(None, self.saved_position, self.checkpoint_path) from None
         return self.history
 
-    def _run_epoch(self, interrupted: threading.Event) -> None:
-        if self.order is None:  # the same order on every rank: the generator shares the seed
-            self.order = torch.randperm(
-                len(self.images), generator=self.generator, device=self.device
-            )
-            self.sums, self._epoch_start = {}, time.perf_counter()
+    def _run_epoch(self, ctrl_c: CtrlC) -> None:
+        if self.order is None:
+            self.order, self.sums, self._started = self.views.order(), {}, time.perf_counter()
         self.network.train()
-        for view_a, view_b in self._views():
+        for view_a, view_b in self.views.epoch(self.order, self.epoch, self.step):
             terms = self.train_step(view_a, view_b)
             self.step += 1
             for name, value in terms.items():
-                self.sums[name] = self.sums.get(name, 0.0) + value.item()
+                self.sums[name] = self.sums.get(name, 0) + value
             for callback in self.callbacks:
                 callback.on_step(self, terms)
-            if any_rank(interrupted.is_set(), self.device):  # all ranks stop at the same step
-                raise KeyboardInterrupt
+            self._stop_if_asked(ctrl_c)
         record = self._end_epoch()
         for callback in self.callbacks:
             callback.on_epoch_end(self, record)
-        barrier()  # while rank 0 evaluates (AccuracyMonitor)
-        self.save_checkpoint()
-
-    def _views(self) -> Iterator[tuple[Tensor, Tensor]]:
-        """This rank's two views for each remaining step of the epoch, from ``self.step`` on."""
-        b = self.config.batch_size
-        steps = range(self.step, self.steps_per_epoch)
-        batches = [shard(self.order[s * b : (s + 1) * b]) for s in steps]  # (b / K,) each
-        if self.config.pipeline == "dataloader":
-            indices = torch.cat(batches).tolist() if batches else []
-            loader = two_view_loader(
-                self.images,
-                indices,
-                self.augment_config,
-                self.local_batch_size,
-                workers=self.config.workers,
-                seed=rank_seed(self.config.seed, self.epoch, self.step),
-                pin_memory=self.device.type == "cuda",
-            )
-            for views in loader:
-                yield tuple(v.to(self.device, non_blocking=True) for v in views)
-            return
-        for step, indices in zip(steps, batches, strict=True):
-            with torch.no_grad():  # closed before the yield: the step itself needs gradients
-                views = self.augment.two_views(self.images[indices], self._view_generator(step))
-            yield views
-
-    def _view_generator(self, step: int) -> torch.Generator:
-        """The generator of this step's views: the run's own in one process. With K processes
-        each rank needs its own draws (shared ones would crop every shard alike), so it is
-        seeded from (seed, epoch, step, rank): nothing to save, and resume stays exact."""
-        if not self.distributed:
-            return self.generator
-        return self._rank_generator.manual_seed(rank_seed(self.config.seed, self.epoch, step))
+        self.save_checkpoint(ctrl_c)
+        self._stop_if_asked(ctrl_c)
 
     def train_step(self, view_a: Tensor, view_b: Tensor) -> dict[str, Tensor]:
         """One optimisation step on two augmented views; returns the detached terms."""
-        with torch.autocast(self.device.type, torch.bfloat16, enabled=self._use_amp()):
-            # One pass per view, as in the official code: BatchNorm sees each view's own batch.
-            _, z_a = self.network(view_a.contiguous(memory_format=torch.channels_last))
-            _, z_b = self.network(view_b.contiguous(memory_format=torch.channels_last))
-        terms = self.loss.terms(z_a.float(), z_b.float())
+        amp = self.config.amp and self.device.type == "cuda"
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=amp):
+            inputs = self.loss_inputs(view_a, view_b)
+        terms = self.loss.terms(*(x.float() for x in inputs))
         loss = self.loss.combine(terms)
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(self._non_finite_message(loss), self.history)
+        check_finite_loss(loss, self)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.scheduler.step()
+        if self.target is not None:
+            self.target.update(self.model, self.epoch * self.steps_per_epoch + self.step)
         return {"loss": loss.detach(), **{k: v.detach() for k, v in terms.items()}}
 
-    def _use_amp(self) -> bool:
-        return self.config.amp and self.device.type == "cuda"
-
-    def _non_finite_message(self, loss: Tensor) -> str:
-        where = f"epoch {self.epoch + 1}, step {self.step + 1}"
-        saved = (
-            f"; the last good checkpoint ({self.checkpoint_path}) and the history are kept"
-            if self.checkpoint_path
-            else ""
-        )
-        return (
-            f"the loss became {loss.item()} at {where}: the learning rate "
-            f"(lr={self.config.peak_lr}) is likely too high for this optimizer and batch size, or "
-            f"the loss weights {self.config.loss or 'defaults'} unbalanced; lower --lr{saved}"
-        )
+    def loss_inputs(self, view_a: Tensor, view_b: Tensor) -> tuple[Tensor, ...]:
+        """What the loss compares, one pass per view (BatchNorm sees each view's own batch):
+        (z_a, z_b) of the siamese network, z_b from the momentum target if there is one; with
+        a predictor (p_a, p_b, t_a, t_b), the targets t being the target's z̄ or the online z."""
+        view_a, view_b = (v.contiguous(memory_format=torch.channels_last) for v in (view_a, view_b))
+        if self.model.predictor is None:
+            z_a = self.network(view_a)[1]
+            return z_a, self.target(view_b) if self.target else self.network(view_b)[1]
+        (_, z_a, p_a), (_, z_b, p_b) = (self.network(v, predict=True) for v in (view_a, view_b))
+        if self.target:
+            z_a, z_b = self.target(view_a), self.target(view_b)
+        return p_a, p_b, z_a, z_b
 
     def _end_epoch(self) -> dict:
+        check_finite_model(self.model, self)
         record = {"epoch": self.epoch + 1}
-        record.update({name: total / self.steps_per_epoch for name, total in self.sums.items()})
+        record.update({k: (total / self.steps_per_epoch).item() for k, total in self.sums.items()})
         record["lr"] = self.scheduler.get_last_lr()[0]
         record.update(self.diagnostics())
-        record["seconds"] = time.perf_counter() - self._epoch_start
+        record["seconds"] = time.perf_counter() - self._started
         self.history.append(record)
         self.epoch, self.step, self.order = self.epoch + 1, 0, None
         return record
 
-    @torch.no_grad()
     def diagnostics(self) -> dict[str, float]:
         """Collapse diagnostics on a fixed set of un-augmented training images."""
-        images = self.images[self.diagnostic_index.to(self.images.device)].to(self.device)
-        self.model.eval()
-        try:
-            y, z = self.model(prepare_images(images, self.augment_config))
-        finally:
-            self.model.train()
-        return {
-            "effective_rank": effective_rank(z),
-            "embedding_std": embedding_std(z),
-            "l2_normalized_std": l2_normalized_std(z),
-            "representation_rank": effective_rank(y),
-        }
+        images = self.diagnostic_images.to(self.device)
+        return collapse_diagnostics(self.model, images, self.augment_config)
+
+    def _stop_if_asked(self, ctrl_c: CtrlC) -> None:
+        """After Ctrl-C (on any rank: all stop at the same step), save here and stop."""
+        if any_rank(ctrl_c.requested, self.device):
+            self.save_checkpoint(ctrl_c)
+            position = (self.epoch, self.step)
+            raise interruption(position, self.saved_position, self.checkpoint_path)
 
     # -- checkpoints ---------------------------------------------------------------------------
 
-    def state_dict(self) -> dict:
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "config": asdict(self.config),
-            "model": self.model.state_dict(),
-            "loss": self.loss.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state()},
-            "position": {
-                "epoch": self.epoch,
-                "step": self.step,
-                "order": self.order,
-                "sums": self.sums,
-            },
-            "history": self.history,
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
-        self.loss.load_state_dict(state["loss"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        self.generator.set_state(state["rng"]["generator"])
-        position = state["position"]
-        self.epoch, self.step, self.sums = (
-            position["epoch"],
-            position["step"],
-            dict(position["sums"]),
-        )
-        self.order = None if position["order"] is None else position["order"].to(self.device)
-        self._epoch_start = time.perf_counter()
-        self.history = list(state["history"])
-
-    def save_checkpoint(self, path: str | Path | None = None) -> Path | None:
-        """Write the whole state atomically (to a temporary file, then rename); on rank 0 only,
-        since every rank holds the same model, optimiser, loss state and position."""
-        path = Path(path) if path else self.checkpoint_path
-        if path is None or not is_main_process():
-            return None
-        save_atomically(self.state_dict(), path)
-        return path
-
-
-@contextmanager
-def _interrupt_after_step() -> Iterator[threading.Event]:
-    """Turn the first SIGINT into a flag the loop checks between steps (main thread only)."""
-    interrupted = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield interrupted
-        return
-
-    def handler(signum, frame) -> None:
-        if interrupted.is_set():
-            raise KeyboardInterrupt
-        interrupted.set()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield interrupted
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def model_for(config: TrainConfig) -> SiameseModel:
-    """A freshly initialised model as ``config`` describes it."""
-    return build_model(config.backbone, config.projector, config.embedding_norm)
-
-
-def augment_config_for(config: TrainConfig) -> AugmentConfig:
-    """The run's augmentation recipe: ``config.augment``, else its data set's preset."""
-    return augment_preset(config.augment or dataset_spec(config.dataset).augment_preset)
+    def save_checkpoint(self, ctrl_c: CtrlC | None = None) -> None:
+        """Write the whole state atomically, between steps, on rank 0 only (every rank holds the
+        same model, optimiser, loss state and position); Ctrl-C waits for the file."""
+        if self.checkpoint_path is None:
+            return
+        if is_main_process():
+            with ctrl_c.saving() if ctrl_c else nullcontext():
+                save_atomically(trainer_state(self), self.checkpoint_path)
+        self.saved_position = (self.epoch, self.step)
+        for callback in self.callbacks:
+            callback.on_checkpoint(self)
 
 
 def resume_trainer(
     path: str | Path,
     train_set: ImageSet,
     *,
-    callbacks: Sequence[Callback] = (),
-    epochs: int | None = None,
+    callbacks: Sequence = (),
+    state: dict | None = None,
+    config: TrainConfig | None = None,
 ) -> Trainer:
-    """A ``Trainer`` continuing exactly where the checkpoint at ``path`` stopped."""
-    state = load_checkpoint(path)
-    config = TrainConfig.from_dict(state["config"])
+    """A ``Trainer`` continuing exactly where the checkpoint at ``path`` stopped, on the data
+    it was trained on. ``state``: the checkpoint, if already loaded; ``config``: the recorded
+    config with changes that do not alter what is computed (``resume_config``)."""
+    path = Path(path)
+    state = load_checkpoint(path) if state is None else state
+    config = config or recorded_config(path, state)
+    check_resumable(path, state, config, len(train_set))
     trainer = Trainer(config, train_set, callbacks=callbacks, checkpoint_path=path)
-    trainer.load_state_dict(state)
-    if epochs is not None and epochs != config.epochs:
-        raise ValueError(
-            f"the checkpoint was trained for epochs={config.epochs}; resuming keeps its schedule, "
-            "so drop --epochs or start a new run in another --out"
-        )
-    return trainer
-
-
-def train(
-    config: TrainConfig,
-    train_set: ImageSet,
-    *,
-    callbacks: Sequence[Callback] = (),
-    checkpoint_path: str | Path | None = None,
-) -> Trainer:
-    """Train a new model; returns the ``Trainer`` (``.model``, ``.history``)."""
-    trainer = Trainer(config, train_set, callbacks=callbacks, checkpoint_path=checkpoint_path)
-    trainer.fit()
+    restore_trainer_state(trainer, state, path)
     return trainer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
-from sslteach.train import Callback
+from sslteach.callbacks import Callback
 
 
 class InterruptAt(Callback):

@@ -13,12 +13,11 @@ from torchvision.transforms.v2.functional._color import _rgb_to_hsv
 from sslteach.augment import (
     AugmentConfig,
     BatchedAugment,
-    TwoViews,
     _axis_aligned_grid,
     augment_preset,
-    torchvision_transform,
 )
 from sslteach.data.shapes import generate_shapes
+from sslteach.per_sample import TwoViews, torchvision_transform
 
 IDENTITY = AugmentConfig(
     size=16,

@@ -81,7 +81,9 @@ def train_steps(method: str) -> dict:
     for step in range(STEPS):
         x_a, x_b = (distributed.shard(x) for x in inputs(step))
         torch.manual_seed(step)  # W-MSE's sub-batch permutation: one process's draw
-        loss = loss_fn(net(x_a), net(x_b))
+        z_a, z_b = net(x_a), net(x_b)
+        predicts = loss_fn.build_predictor(D) is not None  # SimSiam, BYOL: (p_a, p_b, t_a, t_b)
+        loss = loss_fn(z_a, z_b, z_a, z_b) if predicts else loss_fn(z_a, z_b)
         optimizer.zero_grad()
         loss.backward()
         record["loss"].append(loss.detach())
@@ -131,17 +133,30 @@ def statistic_grads(statistic) -> dict:
 RUN = dict(train_images=128, epochs=2, batch_size=32, projector="32-16", device="cpu")
 
 
-def interrupted_and_resumed(out: Path) -> dict:
+def interrupted_and_resumed(out: Path, method: str = "vicreg") -> dict:
     """A 2-process run stopped by Ctrl-C inside epoch 2, then resumed from its checkpoint."""
-    config = make_config("shapes", "vicreg", **RUN)
+    config = make_config("shapes", method, **RUN)
     train_set = load_dataset("shapes", "train").subset(config.train_images)
-    path = out / "interrupted.pt"
+    path = out / f"interrupted-{method}.pt"
     with pytest.raises(KeyboardInterrupt):
         Trainer(config, train_set, checkpoint_path=path, callbacks=[InterruptAt(1, 2)]).fit()
     distributed.barrier()  # rank 0 has written the checkpoint
     resumed = resume_trainer(path, train_set)
     resumed.fit()
-    return {k: p.detach().clone() for k, p in resumed.model.named_parameters()}
+    weights = {k: p.detach().clone() for k, p in resumed.model.named_parameters()}
+    if resumed.target is not None:
+        target = resumed.target.named_parameters()
+        weights.update({f"target.{k}": p.detach().clone() for k, p in target})
+    return weights
+
+
+def uninterrupted(method: str) -> dict:
+    config = make_config("shapes", method, **RUN)
+    trainer = Trainer(config, load_dataset("shapes", "train").subset(config.train_images))
+    trainer.fit()
+    weights = {k: p.detach().clone() for k, p in trainer.model.named_parameters()}
+    target = trainer.target.named_parameters()
+    return {**weights, **{f"target.{k}": p.detach().clone() for k, p in target}}
 
 
 def worker(rank: int, port: int, out: str) -> None:
@@ -151,6 +166,8 @@ def worker(rank: int, port: int, out: str) -> None:
     results = {method: train_steps(method) for method in LOSSES}
     results["statistics"] = {name: statistic_grads(f) for name, f in STATISTICS.items()}
     results["resumed"] = interrupted_and_resumed(Path(out))
+    results["byol_resumed"] = interrupted_and_resumed(Path(out), "byol")
+    results["byol_trained"] = uninterrupted("byol")
 
     fit = Trainer.fit
 
@@ -233,3 +250,16 @@ def test_interrupted_two_process_run_resumes_exactly(spawned):
     for result in ranks:
         for name, value in ranks[0]["trained"].items():
             torch.testing.assert_close(result["resumed"][name], value, atol=0, rtol=0, msg=name)
+
+
+def test_momentum_target_stays_in_step_and_resumes_exactly(spawned):
+    """BYOL in two processes: predictor and EMA target equal on both ranks, and an interrupted,
+    resumed run equals the uninterrupted one, target included."""
+    _, ranks = spawned
+    reference = ranks[0]["byol_trained"]
+    assert any(name.startswith("target.") for name in reference)
+    assert any(name.startswith("predictor.") for name in reference)
+    for result in ranks:
+        for name, value in reference.items():
+            torch.testing.assert_close(result["byol_trained"][name], value, atol=0, rtol=0)
+            torch.testing.assert_close(result["byol_resumed"][name], value, atol=0, rtol=0)

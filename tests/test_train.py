@@ -6,14 +6,11 @@ import pytest
 import torch
 from interrupt import InterruptAt
 
-from sslteach.train import (
-    Callback,
-    NonFiniteLossError,
-    TrainConfig,
-    Trainer,
-    load_checkpoint,
-    resume_trainer,
-)
+from sslteach.callbacks import Callback
+from sslteach.checkpoint import load_checkpoint
+from sslteach.config import TrainConfig
+from sslteach.guard import NonFiniteError
+from sslteach.train import Trainer, resume_trainer
 
 
 def small_config(**overrides) -> TrainConfig:
@@ -70,7 +67,7 @@ def test_non_finite_loss_stops_with_the_place_and_keeps_the_good_checkpoint(tiny
     train_set, _ = tiny_shapes
     path = tmp_path / "checkpoint.pt"
     trainer = Trainer(small_config(), train_set, checkpoint_path=path, callbacks=[PoisonAfter(1)])
-    with pytest.raises(NonFiniteLossError, match=r"at epoch 2, step 1.*lower --lr") as err:
+    with pytest.raises(NonFiniteError, match=r"at epoch 2, step 1.*lower --lr") as err:
         trainer.fit()
     assert "last good checkpoint" in str(err.value)
     assert [r["epoch"] for r in err.value.history] == [1]
@@ -191,7 +188,7 @@ def test_linear_lr_scaling_follows_the_global_batch(tiny_shapes):
 
 def test_dataloader_pipeline_trains_on_torchvision_views(tiny_shapes):
     trainer = Trainer(small_config(epochs=1, pipeline="dataloader", workers=0), tiny_shapes[0])
-    assert trainer.images.device.type == "cpu"  # torchvision augments per sample on the CPU
+    assert trainer.views.images.device.type == "cpu"  # torchvision augments per sample on the CPU
     (record,) = trainer.fit()
     assert trainer.step == 0 and trainer.epoch == 1
     assert torch.isfinite(torch.tensor(record["loss"])) and record["embedding_std"] > 0

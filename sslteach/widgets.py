@@ -1,8 +1,10 @@
-"""Interactive loss explorers for the notebooks: sliders for a loss's weights, a Run button,
-and the resulting training curves, spectrum and embedding in one figure.
+"""Interactive loss explorers for the notebooks: a slider per hyperparameter, a Run button,
+and the figure of the resulting run.
 
-The logic is the plain function ``quick_run`` (train a seconds-long run on a slice of the
-embedded ``shapes`` data, return its history and embeddings); the widget only reads sliders,
+The sliders are read from the method's loss: its constructor's defaults and types, and the
+symbols and ranges of its ``knobs`` (``sslteach.losses.base``); every slider's steps include
+the default. The logic is the plain function ``quick_run`` (train a seconds-long run on a slice
+of the embedded ``shapes`` data, return what the figure draws); the widget only reads sliders,
 calls it and draws ``plot_quick_run``. Tests and static readers use the function directly.
 """
 
@@ -14,38 +16,44 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
-from sslteach.callbacks import StepHistory
+from sslteach.callbacks import Callback, StepHistory
+from sslteach.config import make_config
 from sslteach.data import ImageSet, load_dataset
-from sslteach.evaluate import prepare_images
-from sslteach.losses import LOSSES
+from sslteach.diagnostics import embedding_std
+from sslteach.evaluate import extract_features, knn_accuracy, prepare_images
+from sslteach.losses import Hyperparameter, method_hyperparameters
 from sslteach.train import TrainConfig, Trainer
-
-# Slider ranges (low, high, step) per method and hyperparameter.
-SLIDER_RANGES: dict[str, dict[str, tuple[float, float, float]]] = {
-    "vicreg": {"lambda_": (0, 50, 1), "mu": (0, 50, 1), "nu": (0, 10, 0.5), "gamma": (0.1, 2, 0.1)},
-    "barlow-twins": {"lambda_": (0, 0.05, 0.0005)},
-    "tico": {"rho": (0, 40, 1), "beta": (0, 0.99, 0.01)},
-    "vicreg-tico": {
-        "lambda_": (0, 50, 1),
-        "mu": (0, 50, 1),
-        "rho": (0, 40, 1),
-        "beta": (0, 0.99, 0.01),
-    },
-    "wmse": {"eps": (0, 0.5, 0.01)},
-}
-SYMBOLS = {"lambda_": "λ", "mu": "μ", "nu": "ν", "gamma": "γ", "rho": "ρ", "beta": "β", "eps": "ε"}
 
 
 @dataclass
 class QuickRun:
-    """A seconds-long training run: its config, per-step terms, and held-out embeddings."""
+    """A seconds-long training run: per-step terms and scale, held-out embeddings, kNN."""
 
     config: TrainConfig
-    steps: list[dict[str, float]]
+    steps: list[dict[str, float]]  # the loss and every unweighted term, per step
     history: list[dict]
     embeddings: Tensor  # (m, d) of held-out images, eval mode
     labels: Tensor  # (m,)
     weights: dict[str, float] = field(default_factory=dict)
+    scale: list[float] = field(default_factory=list)  # held-out embedding std after each step
+    knn_accuracy: float = 0.0  # of the representation, fit on the training slice
+    classes: tuple[str, ...] = ()
+
+
+class EmbeddingScale(Callback):
+    """After every step, the std of the embeddings of a few held-out images (eval mode): the
+    scale that the normalised diagnostics cannot see."""
+
+    def __init__(self, images: Tensor) -> None:
+        self.images, self.values = images, []
+
+    def on_step(self, trainer, terms) -> None:
+        model = trainer.model
+        model.eval()
+        with torch.no_grad():
+            _, z = model(prepare_images(self.images, trainer.augment_config))
+        model.train()
+        self.values.append(embedding_std(z))
 
 
 @lru_cache(maxsize=2)
@@ -60,7 +68,7 @@ def quick_run(
     train_images: int = 2048,
     held_out: int = 1000,
     projector: str = "256-64",
-    embedding_norm: str = "none",
+    embedding_norm: str | None = None,
     seed: int = 0,
     **hyperparameters: float,
 ) -> QuickRun:
@@ -68,35 +76,66 @@ def quick_run(
     shapes for ``epochs``; embed ``held_out`` test images. About 5–10 s on a 2-core CPU.
 
     The default 64-d embedding keeps the spectrum readable: with 1,000 held-out images every
-    one of its singular values is well estimated.
+    one of its singular values is well estimated. ``embedding_norm`` defaults to the method's
+    own (SimSiam's BatchNorm, none for the others).
     """
-    if method not in LOSSES:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(LOSSES)}")
-    config = TrainConfig(
-        method=method,
+    norm = {} if embedding_norm is None else {"embedding_norm": embedding_norm}
+    config = make_config(
+        "shapes",
+        method,
         epochs=epochs,
         train_images=train_images,
         loss=hyperparameters,
         projector=projector,
-        embedding_norm=embedding_norm,
         seed=seed,
         device="cpu",
         warmup_epochs=0.5,
+        **norm,
     )
-    recorder = StepHistory()
-    trainer = Trainer(config, _shapes("train").subset(train_images), callbacks=[recorder])
+    train, test = _shapes("train").subset(train_images), _shapes("test").subset(held_out)
+    recorder, scale = StepHistory(), EmbeddingScale(test.images[:256])
+    trainer = Trainer(config, train, callbacks=[recorder, scale])
     trainer.fit()
-    test = _shapes("test").subset(held_out)
     trainer.model.eval()
     with torch.no_grad():
         _, embeddings = trainer.model(prepare_images(test.images, trainer.augment_config))
+    encoder, augment = trainer.model.encoder, trainer.augment_config
+    knn = knn_accuracy(
+        extract_features(encoder, train.images, augment),
+        train.labels,
+        extract_features(encoder, test.images, augment),
+        test.labels,
+    )
     return QuickRun(
-        config, recorder.steps, trainer.history, embeddings, test.labels, trainer.loss.weights
+        config,
+        recorder.steps,
+        trainer.history,
+        embeddings,
+        test.labels,
+        trainer.loss.weights,
+        scale.values,
+        knn,
+        test.classes,
+    )
+
+
+def slider(hyperparameter: Hyperparameter, value: float | int | bool):
+    """The ipywidget for one hyperparameter: a checkbox for a switch, else a slider."""
+    import ipywidgets as widgets
+
+    h = hyperparameter
+    label = dict(description=h.symbol, continuous_update=False)
+    if h.type is bool:
+        return widgets.Checkbox(value=bool(value), description=h.symbol)
+    if h.type is int:
+        return widgets.IntSlider(value=value, min=h.low, max=h.high, step=h.step, **label)
+    return widgets.FloatSlider(
+        value=value, min=h.low, max=h.high, step=h.step, readout_format=".4g", **label
     )
 
 
 class LossExplorer:
-    """Sliders for ``method``'s loss weights, a Run button, and the figure of the last run.
+    """A slider for each of ``method``'s hyperparameters, a Run button, and the last run.
 
     ``LossExplorer("vicreg")`` in a notebook cell shows it; ``explorer.run()`` trains with the
     current slider values (the button does the same) and returns the ``QuickRun``.
@@ -107,24 +146,14 @@ class LossExplorer:
     ) -> None:
         import ipywidgets as widgets
 
-        if method not in SLIDER_RANGES:
-            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(SLIDER_RANGES)}")
+        declared = method_hyperparameters(method)  # a clear error for an unknown method
         self.method, self.epochs, self.train_images = method, epochs, train_images
-        defaults = LOSSES[method]().hyperparameters()
-        unknown = set(values) - set(SLIDER_RANGES[method])
+        unknown = set(values) - set(declared)
         if unknown:
-            names = ", ".join(SLIDER_RANGES[method])
+            names = ", ".join(declared)
             raise ValueError(f"{', '.join(sorted(unknown))}: not a slider of {method}; use {names}")
         self.sliders = {
-            name: widgets.FloatSlider(
-                value=values.get(name, defaults[name]),
-                min=low,
-                max=high,
-                step=step,
-                description=SYMBOLS.get(name, name),
-                continuous_update=False,
-            )
-            for name, (low, high, step) in SLIDER_RANGES[method].items()
+            name: slider(h, values.get(name, h.default)) for name, h in declared.items()
         }
         self.button = widgets.Button(description="Train", button_style="primary", icon="play")
         self.output = widgets.Output()
@@ -135,7 +164,7 @@ class LossExplorer:
         self.last: QuickRun | None = None
 
     def values(self) -> dict[str, float]:
-        return {name: slider.value for name, slider in self.sliders.items()}
+        return {name: widget.value for name, widget in self.sliders.items()}
 
     def run(self) -> QuickRun:
         import matplotlib.pyplot as plt

@@ -135,7 +135,7 @@ def test_bad_arguments_get_one_line_errors(argv, message, capsys, tmp_path):
 
 
 def test_unknown_method_and_dataset_list_the_choices(capsys, tmp_path):
-    for flag, value in (("--method", "simclr"), ("--dataset", "imagenet")):
+    for flag, value in (("--method", "moco"), ("--dataset", "imagenet")):
         with pytest.raises(SystemExit) as exit_:
             main(["train", flag, value, "--out", str(tmp_path)])
         assert exit_.value.code == 2

@@ -9,8 +9,9 @@ import json
 import pytest
 
 from sslteach.cli import main
-from sslteach.config import STUDY_WEIGHTS, make_config
-from sslteach.reproduce import STUDY_RESULTS, sweep_configs
+from sslteach.config import make_config
+from sslteach.reproduce import sweep_configs
+from sslteach.study import STUDY_RESULTS, STUDY_WEIGHTS
 
 TINY = ["--train-images", "256", "--epochs", "1", "--batch-size", "64", "--no-progress"]
 
@@ -22,12 +23,14 @@ def test_compare_writes_the_table_beside_the_study(tmp_path, capsys):
         rows = list(csv.DictReader(f))
     assert [r["method"] for r in rows] == ["tico", "vicreg-tico", "vicreg"]
     for row in rows:
-        assert 0.0 <= float(row["linear_probe_accuracy"]) <= 1.0
-        assert float(row["study_cifar10_linear_probe"]) == STUDY_RESULTS[row["method"]]
-    table = (tmp_path / "results.md").read_text()
-    assert (
-        "| TiCo | 0.304 |" in table and "| VICReg | 0.421 |" in table and table.strip() in printed
-    )
+        assert 0.0 <= float(row["linear_probe_accuracy_mean"]) <= 1.0
+        assert row["seeds"] == "1" and row["linear_probe_accuracy_std"] == ""
+    measured, study = (tmp_path / "results.md").read_text().split("The source study")
+    assert "study" not in measured and "CIFAR-10" not in measured  # never in our columns
+    for method, value in STUDY_RESULTS.items():
+        assert f"{value:.3f} |" in study, method
+    assert "| TiCo | 0.304 |" in study and "| VICReg | 0.421 |" in study
+    assert measured.strip() in printed
     assert (tmp_path / "results.png").stat().st_size > 10_000
     # --lambda went to the methods that take it, and only to them.
     configs = {
@@ -107,8 +110,8 @@ def test_sweep_configs_vary_one_setting():
     sizes = sweep_configs(base, "batch-size", [64, 256])
     assert list(sizes) == ["batch-size=64", "batch-size=256"]
     assert [c.batch_size for c in sizes.values()] == [64, 256]
-    with pytest.raises(ValueError, match="unknown sweep parameter 'momentum'"):
-        sweep_configs(base, "momentum", [0.9])
+    with pytest.raises(ValueError, match="unknown sweep parameter 'dropout'"):
+        sweep_configs(base, "dropout", [0.9])
     with pytest.raises(ValueError, match="batch-size takes whole numbers"):
         sweep_configs(base, "batch-size", [64.5])
     with pytest.raises(ValueError, match="does not apply to method vicreg"):
@@ -137,7 +140,7 @@ def test_presets_set_the_cifar10_recipe():
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["compare", "--methods", "vicreg,simclr"], "--methods must list methods from"),
+        (["compare", "--methods", "vicreg,moco"], "--methods must list methods from"),
         (["compare", "--methods", "vicreg,vicreg"], "each method may appear once"),
         (["compare", "--methods", "tico", "--nu", "1"], "--nu applies to none of tico"),
         (["sweep", "--param", "lr", "--values", "fast"], "--values must be numbers"),

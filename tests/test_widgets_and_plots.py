@@ -12,7 +12,7 @@ import torch
 from matplotlib.figure import Figure
 
 from sslteach.augment import BatchedAugment, augment_preset
-from sslteach.losses import LOSSES
+from sslteach.losses import LOSSES, method_hyperparameters
 from sslteach.plots import (
     plot_embedding_2d,
     plot_history,
@@ -21,7 +21,7 @@ from sslteach.plots import (
     plot_views,
     set_style,
 )
-from sslteach.widgets import SLIDER_RANGES, LossExplorer, quick_run
+from sslteach.widgets import LossExplorer, quick_run
 
 TINY = dict(epochs=1, train_images=256, held_out=128)
 
@@ -45,10 +45,18 @@ def test_quick_run_trains_with_the_requested_weights(tiny_run):
 
 
 def test_explorer_sliders_start_at_the_loss_defaults():
-    for method, ranges in SLIDER_RANGES.items():
+    for method in LOSSES:
         explorer = LossExplorer(method)
-        defaults = LOSSES[method]().hyperparameters()
-        assert explorer.values() == {name: defaults[name] for name in ranges}
+        defaults = {name: h.default for name, h in method_hyperparameters(method).items()}
+        assert explorer.values() == defaults == LOSSES[method]().hyperparameters()
+
+
+def test_every_default_lies_on_a_slider_step():
+    for method in LOSSES:
+        for name, h in method_hyperparameters(method).items():
+            steps = (h.default - h.low) / h.step
+            assert h.low <= h.default <= h.high, (method, name)
+            assert abs(steps - round(steps)) < 1e-6, (method, name, steps)
 
 
 def test_explorer_runs_headless_with_slider_values():
@@ -62,8 +70,8 @@ def test_explorer_runs_headless_with_slider_values():
 def test_explorer_rejects_unknown_names():
     with pytest.raises(ValueError, match="nu: not a slider of tico; use rho, beta"):
         LossExplorer("tico", nu=1.0)
-    with pytest.raises(ValueError, match="unknown method 'simclr'"):
-        LossExplorer("simclr")
+    with pytest.raises(ValueError, match="unknown method 'moco'"):
+        LossExplorer("moco")
 
 
 def test_figures(tiny_run):

@@ -43,7 +43,6 @@ class DatasetSpec:
 
     load: Callable[[str, Path, bool], ImageSet]
     augment_preset: str
-    description: str
 
 
 def _load_shapes(split: str, root: Path, download: bool) -> ImageSet:
@@ -66,9 +65,9 @@ def _load_folder(split: str, root: Path, download: bool) -> ImageSet:
 
 
 DATASETS: dict[str, DatasetSpec] = {
-    "shapes": DatasetSpec(_load_shapes, "shapes", "embedded 10-class shapes, generated offline"),
-    "cifar10": DatasetSpec(_load_cifar10, "cifar10", "CIFAR-10, downloaded into data/"),
-    "folder": DatasetSpec(_load_folder, "cifar10", "your images: ROOT/{train,test}/CLASS/*.png"),
+    "shapes": DatasetSpec(_load_shapes, "shapes"),  # embedded, generated offline
+    "cifar10": DatasetSpec(_load_cifar10, "cifar10"),  # downloaded into data/
+    "folder": DatasetSpec(_load_folder, "cifar10"),  # your images: ROOT/{train,test}/CLASS/
 }
 
 

@@ -96,10 +96,33 @@ def _missing_message(root: Path, reason: str) -> str:
     )
 
 
+# The only globals a CIFAR-10 batch refers to: how numpy arrays are rebuilt.
+BATCH_GLOBALS = frozenset(
+    {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+    }
+)
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles what a CIFAR-10 batch holds (dicts, lists, bytes, str, numpy arrays) and
+    refuses every other global, so a crafted batch file cannot run code."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in BATCH_GLOBALS:
+            raise pickle.UnpicklingError(f"a CIFAR-10 batch holds no {module}.{name}")
+        return super().find_class(module, name)
+
+
 def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with path.open("rb") as f:
-            batch = pickle.load(f, encoding="latin1")
+            batch = _BatchUnpickler(f, encoding="latin1").load()
         data = np.asarray(batch["data"])
         labels = np.asarray(batch["labels"], dtype=np.int64)
     except FileNotFoundError as err:
@@ -112,6 +135,8 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
             f"{path} is not a CIFAR-10 batch ({err}); delete {path.parent} and unpack {ARCHIVE} "
             "again"
         ) from err
+    if not isinstance(batch, dict):
+        raise ValueError(f"{path} is not a CIFAR-10 batch (it holds a {type(batch).__name__})")
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise ValueError(
             f"{path} holds {data.dtype} data of shape {data.shape}, not (n, 3072) uint8"

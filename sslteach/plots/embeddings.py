@@ -70,26 +70,44 @@ def plot_history(
     return fig
 
 
-def plot_quick_run(run) -> Figure:
-    """A ``widgets.QuickRun`` in three panels: weighted loss terms per step, the spectrum of
-    its held-out embeddings, and their first two principal components by class."""
-    from sslteach.diagnostics import effective_rank, embedding_std
+def plot_quick_run(run, limit: float = 3.0) -> Figure:
+    """A ``widgets.QuickRun`` in four panels: the *unweighted* loss terms per step (so a term
+    with weight 0 still shows what it measures), the held-out embedding std per step (the scale
+    of z), the spectrum of the held-out embeddings, and their first two principal components on
+    fixed axes ±``limit`` (a collapsed embedding looks small), coloured by class. The title
+    gives the run's settings and the kNN accuracy of its representation."""
+    from sslteach.diagnostics import effective_rank
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
     fig.patch.set_facecolor("white")
     steps = range(1, len(run.steps) + 1)
     for name, weight in run.weights.items():
-        axes[0].plot(steps, [weight * s[name] for s in run.steps], label=f"{weight:g} × {name}")
-    axes[0].plot(steps, [s["loss"] for s in run.steps], color="black", lw=1.5, label="loss")
+        values = [max(abs(s[name]), 1e-6) for s in run.steps]  # a log axis hides 0
+        axes[0].plot(steps, values, label=f"{name} (weight {weight:g})")
+    axes[0].set_yscale("log")
     axes[0].set_xlabel("step")
-    axes[0].set_title("weighted loss terms")
+    axes[0].set_ylabel("term value (log; |value| of signed terms)")
+    axes[0].set_title("unweighted loss terms")
     axes[0].legend(fontsize=7)
-    plot_spectra({"held-out": run.embeddings}, ax=axes[1])
-    axes[1].get_legend().remove()
-    rank, std = effective_rank(run.embeddings), embedding_std(run.embeddings)
-    axes[1].set_title(f"spectrum: effective rank {rank:.1f}, std {std:.2f}")
-    plot_embedding_2d(run.embeddings, run.labels, ax=axes[2], title="held-out embeddings (PCA)")
+    axes[1].plot(range(1, len(run.scale) + 1), run.scale, color="black")
+    axes[1].set_yscale("log")
+    axes[1].set_xlabel("step")
+    axes[1].set_ylabel("embedding std (log)")
+    axes[1].set_title("scale of z (held-out, eval mode)")
+    d = run.embeddings.shape[1]
+    plot_spectra({"held-out": run.embeddings}, ax=axes[2])
+    axes[2].get_legend().remove()
+    axes[2].set_title(f"spectrum: effective rank {effective_rank(run.embeddings):.1f} of d = {d}")
+    plot_embedding_2d(
+        run.embeddings, run.labels, run.classes, ax=axes[3], title=f"held-out z, PCs on ±{limit:g}"
+    )
+    axes[3].set_xlim(-limit, limit)
+    axes[3].set_ylim(-limit, limit)
+    axes[3].set_aspect("equal")
     settings = ", ".join(f"{k.rstrip('_')}={v:g}" for k, v in run.config.loss.items())
-    fig.suptitle(f"{run.config.method} ({settings or 'defaults'})", color="black")
+    fig.suptitle(
+        f"{run.config.method} ({settings or 'defaults'}): kNN accuracy {run.knn_accuracy:.2f}",
+        color="black",
+    )
     fig.tight_layout()
     return fig

@@ -8,38 +8,37 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from sslteach.study import STUDY_NAMES, STUDY_RESULTS
+
 
 def plot_comparison(rows: Sequence[dict]) -> Figure:
-    """Linear-probe and kNN accuracy per method (bars), the study's CIFAR-10 numbers as
-    markers where it has one, and each method's effective rank written on its bars."""
-    from sslteach.reproduce import STUDY_NAMES
-
+    """Left: linear-probe and kNN accuracy per method on this run's data set, mean over seeds
+    with error bars of one std (none for one seed), each method's effective rank written on
+    its bar. Right, on an axis of its own: the source study's CIFAR-10 linear probe, for the
+    methods it reports — a different data set and budget, so never on the same axis."""
+    quoted = [r for r in rows if r["method"] in STUDY_RESULTS]
+    widths = [1.9 * len(rows) + 1.5] + ([1.2 * len(quoted) + 1.0] if quoted else [])
+    fig, axes = plt.subplots(
+        1, len(widths), figsize=(sum(widths) + 1, 3.8), width_ratios=widths, squeeze=False
+    )
+    fig.patch.set_facecolor("white")
+    ax = axes[0, 0]
     names = [STUDY_NAMES.get(r["method"], r["method"]) for r in rows]
     x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(1.9 * len(rows) + 2.5, 3.8))
-    fig.patch.set_facecolor("white")
-    dataset = rows[0]["dataset"]
-    linear = ax.bar(
-        x - 0.2, [r["linear_probe_accuracy"] for r in rows], 0.4, label=f"linear probe ({dataset})"
-    )
-    ax.bar(x + 0.2, [r["knn_accuracy"] for r in rows], 0.4, label=f"kNN ({dataset})")
-    study = [
-        (i, r["study_cifar10_linear_probe"])
-        for i, r in enumerate(rows)
-        if r.get("study_cifar10_linear_probe")
-    ]
-    if study:
-        ax.scatter(
-            [i - 0.2 for i, _ in study],
-            [v for _, v in study],
-            marker="D",
-            color="black",
-            zorder=3,
-            label="study: linear probe (CIFAR-10)",
+    dataset, seeds = rows[0]["dataset"], rows[0]["seeds"]
+
+    def bars(offset: float, key: str, label: str):
+        means = [r[f"{key}_mean"] for r in rows]
+        errors = [r[f"{key}_std"] or 0.0 for r in rows]
+        return ax.bar(
+            x + offset, means, 0.4, yerr=errors if seeds > 1 else None, capsize=3, label=label
         )
+
+    linear = bars(-0.2, "linear_probe_accuracy", f"linear probe ({dataset})")
+    bars(0.2, "knn_accuracy", f"kNN ({dataset})")
     for bar, row in zip(linear, rows, strict=True):
         ax.annotate(
-            f"rank {row['effective_rank']:.0f}",
+            f"rank {row['effective_rank_mean']:.0f}",
             (bar.get_x() + bar.get_width() / 2, 0.02),
             ha="center",
             va="bottom",
@@ -50,8 +49,20 @@ def plot_comparison(rows: Sequence[dict]) -> Figure:
     ax.set_xticks(x, names)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("test accuracy")
-    ax.set_title(f"{dataset}, {rows[0]['epochs']} epochs, same backbone, budget and seed")
+    spread = f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed"
+    ax.set_title(f"{dataset}, {rows[0]['epochs']} epochs, same backbone and budget ({spread})")
     ax.legend(fontsize=8, loc="upper left")
+    if quoted:
+        study = axes[0, 1]
+        study.bar(
+            range(len(quoted)), [STUDY_RESULTS[r["method"]] for r in quoted], 0.6, color="0.45"
+        )
+        study.set_xticks(
+            range(len(quoted)), [STUDY_NAMES[r["method"]] for r in quoted], rotation=20, ha="right"
+        )
+        study.set_ylim(0, 1.05)
+        study.set_ylabel("linear-probe accuracy (CIFAR-10)")
+        study.set_title("the source study (quoted)")
     fig.tight_layout()
     return fig
 

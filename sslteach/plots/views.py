@@ -26,9 +26,10 @@ def plot_views(
     """A grid with one row per image: the original, then ``num_views`` augmented views of it.
 
     ``augment`` is a :class:`BatchedAugment` or a per-sample transform (e.g. from
-    ``torchvision_transform``). Views come out normalised; they are mapped back to [0, 1] with
-    ``mean``/``std``, which default to the augmentation's own config. Seeing several views of one
-    image side by side is the quickest way to judge a recipe: the class must survive every view.
+    ``sslteach.per_sample.torchvision_transform``). Views come out normalised; they are mapped
+    back to [0, 1] with ``mean``/``std``, which default to the augmentation's own config. Seeing
+    several views of one image side by side is the quickest way to judge a recipe: the class must
+    survive every view.
     """
     images = _check_images(images)
     num_images = min(check_positive_int("num_images", num_images), images.shape[0])

@@ -49,8 +49,9 @@ def write_json_atomically(path: Path, data: dict) -> None:
 
 
 def describe_position(epoch: int, step: int) -> str:
-    """(epochs completed, steps into the next) in words: "after epoch 2", "epoch 3, step 5"."""
-    return f"after epoch {epoch}" if step == 0 else f"epoch {epoch + 1}, step {step}"
+    """(epochs completed, steps into the next) in words: "after epoch 2", "after step 5 of
+    epoch 3"."""
+    return f"after epoch {epoch}" if step == 0 else f"after step {step} of epoch {epoch + 1}"
 
 
 def load_checkpoint(path: str | Path) -> dict:

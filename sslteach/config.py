@@ -171,7 +171,8 @@ def make_config(
     dataset_spec(dataset)  # a clear error for an unknown name
     if preset and preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    values = {**DATASET_DEFAULTS.get(dataset, {}), **loss_class(method).train_defaults}
+    own = loss_class(method).train_defaults
+    values = {**DATASET_DEFAULTS.get(dataset, {}), **own.get("all", {}), **own.get(dataset, {})}
     loss: dict[str, float] = {}
     if preset:
         values.update(PRESETS[preset].get(dataset, {}))

@@ -97,3 +97,28 @@ def wmse(z_a: Tensor, z_b: Tensor, w_size: int, perms: list[Tensor], eps=0.0):
         cos = (unit_rows(w_a) * unit_rows(w_b)).sum(1)
         total = total + (2 - 2 * cos).mean()
     return total / len(perms)
+
+
+def nt_xent(z_a: Tensor, z_b: Tensor, temperature=0.5):
+    """SimCLR's NT-Xent written anchor by anchor: −log softmax of the positive among the 2n − 1
+    other embeddings, averaged over the 2n anchors."""
+    n = z_a.shape[0]
+    z = torch.cat([unit_rows(z_a), unit_rows(z_b)])
+    losses = []
+    for i in range(2 * n):
+        positive = (i + n) % (2 * n)
+        others = [k for k in range(2 * n) if k != i]
+        logits = torch.stack([z[i] @ z[k] for k in others]) / temperature
+        losses.append(torch.logsumexp(logits, 0) - z[i] @ z[positive] / temperature)
+    return torch.stack(losses).mean()
+
+
+def negative_cosine_pair(p_a, p_b, t_a, t_b, stop_gradient=True):
+    """SimSiam/BYOL: ½ D(p_a, t_b) + ½ D(p_b, t_a) with D = −mean cos, targets detached."""
+    if stop_gradient:
+        t_a, t_b = t_a.detach(), t_b.detach()
+
+    def d(p, t):
+        return -(unit_rows(p) * unit_rows(t)).sum(1).mean()
+
+    return 0.5 * d(p_a, t_b) + 0.5 * d(p_b, t_a)

@@ -111,7 +111,8 @@ class SSLLoss(nn.Module):
     it on the model (so the optimiser, DDP and checkpoints cover it) and then calls
     ``terms(p_a, p_b, t_a, t_b)`` with the predictions of both views and their targets.
     ``train_defaults`` are the ``TrainConfig`` values the method trains with unless the user
-    says otherwise (BYOL's momentum, for instance).
+    says otherwise, under ``"all"`` for every data set and under a data set's name for that
+    one (BYOL's momentum, for instance: 0.99 in general, lower for the short shapes runs).
 
     ``gather_distributed=True`` (a constructor argument of every loss) makes the batch
     statistics span the embeddings of all processes of a ``torchrun`` run, so that K processes
@@ -121,7 +122,7 @@ class SSLLoss(nn.Module):
     """
 
     knobs: ClassVar[dict[str, Knob]] = {}
-    train_defaults: ClassVar[dict[str, object]] = {}
+    train_defaults: ClassVar[dict[str, dict[str, object]]] = {}
     gather_distributed: bool = False
 
     def _distributed(self) -> bool:

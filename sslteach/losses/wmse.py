@@ -54,7 +54,7 @@ class WMSELoss(SSLLoss):
         "w_iter": Knob("iterations", 1, 4, 1, "random sub-batch partitions per step"),
         "eps": Knob("ε", 0, 0.5, 0.01, "covariance shrinkage (1 − ε)Σ + εI; raise if singular"),
     }
-    train_defaults = {"projector": "512-64"}
+    train_defaults = {"all": {"projector": "512-64"}}
 
     def __init__(
         self, w_size: int = 128, w_iter: int = 1, eps: float = 0.0, gather_distributed: bool = False

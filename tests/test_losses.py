@@ -358,3 +358,20 @@ def test_narrow_batch_shortcut_is_accurate_in_float32(near_copy):
     for name, value in ours.items():
         assert value.dtype == torch.float32
         torch.testing.assert_close(value.double(), expected[name], rtol=2e-5, atol=1e-4, msg=name)
+
+
+def test_gram_shortcut_keeps_the_value_when_variance_sits_on_one_axis():
+    """Dimensional collapse: one axis with std 30, 1023 with std 0.01 (n 64, d 1024). In
+    float32, ‖C‖²_F − Σ C_jj² cancelled all but a digit (6e-2 relative error); the two (n, n)
+    products in float64 keep it to round-off, like the (d, d) formula."""
+    g = torch.Generator().manual_seed(0)
+    z = 0.01 * torch.randn(64, 1024, generator=g)
+    z[:, 0] = 30 * torch.randn(64, generator=g)
+    exact = off_diagonal(covariance_matrix(z.double())).pow(2).sum() / 1024
+    shortcut = covariance_loss(z)  # 2n ≤ d: the Gram-matrix road
+    assert shortcut.dtype == torch.float32
+    assert abs(shortcut.double() - exact) / exact < 1e-6
+    z_b = z + 0.001 * torch.randn(64, 1024, generator=g)
+    c = cross_correlation(z.double(), z_b.double())
+    terms = BarlowTwinsLoss().terms(z, z_b)
+    assert abs(terms["off_diagonal"].double() - off_diagonal_loss(c)) / off_diagonal_loss(c) < 1e-5

@@ -3,7 +3,7 @@
 * full step: what ``Trainer`` does for every batch, called through a real ``Trainer`` -
   index the on-device uint8 images, two views with ``BatchedAugment`` (no grad), then
   ``Trainer.train_step`` (forward of both views, the loss, backward, optimiser and schedule
-  step), and ``.item()`` of every returned term as the epoch loop does;
+  step, with its NaN check: the loop's one host sync per step);
 * model only: the same Trainer's network and optimiser, on two views made once in advance,
   forward of both views, a linear stand-in for the loss (``(z_a * w).sum() + (z_b * w).sum()``
   with a fixed random ``w``: backward needs a scalar, and this one costs next to nothing),
@@ -56,7 +56,8 @@ def step_functions(trainer: Trainer) -> dict:
     step's parts alone (augmentation; the loss's forward and backward) to show where the
     difference goes."""
     b, device = trainer.config.batch_size, trainer.device
-    order = torch.randperm(len(trainer.images), device=trainer.images.device)
+    views, images = trainer.views, trainer.views.images
+    order = torch.randperm(len(images), device=images.device)
     cursor = {"i": 0}
     amp = trainer.config.amp and device.type == "cuda"  # Trainer autocasts on CUDA only
 
@@ -64,14 +65,11 @@ def step_functions(trainer: Trainer) -> dict:
         start = cursor["i"] * b % (len(order) - b + 1)
         cursor["i"] += 1
         with torch.no_grad():
-            views = trainer.augment.two_views(
-                trainer.images[order[start : start + b]], trainer.generator
-            )
-        for value in trainer.train_step(*views).values():
-            value.item()
+            pair = views.augment.two_views(images[order[start : start + b]], views.generator)
+        trainer.train_step(*pair)  # its NaN check is the step's one host sync
 
     with torch.no_grad():
-        view_a, view_b = trainer.augment.two_views(trainer.images[order[:b]], trainer.generator)
+        view_a, view_b = views.augment.two_views(images[order[:b]], views.generator)
         _, z = trainer.network(view_a.contiguous(memory_format=torch.channels_last))
     w = torch.randn(z.shape, device=device, generator=torch.Generator(device).manual_seed(1))
     view_a = view_a.contiguous(memory_format=torch.channels_last)
@@ -89,7 +87,7 @@ def step_functions(trainer: Trainer) -> dict:
 
     def augment_part() -> None:
         with torch.no_grad():
-            trainer.augment.two_views(trainer.images[order[:b]], trainer.generator)
+            views.augment.two_views(images[order[:b]], views.generator)
 
     z_a, z_b = (torch.randn(z.shape, device=device).requires_grad_() for _ in range(2))
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from interrupt import InterruptAt
 
 from sslteach import distributed
 from sslteach.config import make_config
 from sslteach.losses import LOSSES, build_loss
 from sslteach.models import build_model
 from sslteach.train import Trainer, resume_trainer
-
-from interrupt import InterruptAt
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt
 from sslteach.config import TrainConfig
 from sslteach.experiment import CHECKPOINT, METRICS, prepare_output, resume, run
 from sslteach.losses import LOSSES, hyperparameters_of, method_hyperparameters
+from sslteach.models import parse_widths
 from sslteach.study import STUDY_NAMES, STUDY_RESULTS
 
 METRIC_COLUMNS = (
@@ -101,6 +102,7 @@ def compare(
 def summarise(config: TrainConfig, runs: Sequence[dict]) -> dict:
     """One method's row: mean and sample std (n − 1; none for one seed) of each metric."""
     row = {"method": config.method, "dataset": config.dataset, "epochs": config.epochs}
+    row["embedding_dim"] = parse_widths(config.projector)[-1]
     row["seeds"] = len(runs)
     for key in METRIC_COLUMNS:
         values = [r[key] for r in runs]
@@ -115,7 +117,7 @@ def write_results(rows: Sequence[dict], out: Path) -> None:
     """results.csv, runs.csv, results.md (ours, then the study's table) and results.png."""
     from sslteach.plots.results import plot_comparison
 
-    columns = ["method", "dataset", "epochs", "seeds"]
+    columns = ["method", "dataset", "epochs", "embedding_dim", "seeds"]
     columns += [f"{k}_{s}" for k in METRIC_COLUMNS for s in ("mean", "std")]
     with (out / "results.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
@@ -148,8 +150,10 @@ def results_table(rows: Sequence[dict]) -> str:
     CIFAR-10 linear probe for the methods it has one for — never in the same column."""
     dataset, seeds = rows[0]["dataset"], rows[0]["seeds"]
     spread = f", mean ± std over {seeds} seeds" if seeds > 1 else ", one seed"
+    widths = sorted({row["embedding_dim"] for row in rows})
+    rank = f"effective rank (of d = {widths[0]})" if len(widths) == 1 else "effective rank"
     lines = [
-        f"| method | linear probe ({dataset}) | kNN ({dataset}) | effective rank | epochs |",
+        f"| method | linear probe ({dataset}) | kNN ({dataset}) | {rank} | epochs |",
         "|---|---:|---:|---:|---:|",
     ]
     for row in rows:
@@ -157,7 +161,9 @@ def results_table(rows: Sequence[dict]) -> str:
             f"| {STUDY_NAMES.get(row['method'], row['method'])} "
             f"| {_mean_std(row, 'linear_probe_accuracy', 3)} "
             f"| {_mean_std(row, 'knn_accuracy', 3)} "
-            f"| {_mean_std(row, 'effective_rank', 1)} | {row['epochs']} |"
+            f"| {_mean_std(row, 'effective_rank', 1)}"
+            + ("" if len(widths) == 1 else f" of {row['embedding_dim']}")
+            + f" | {row['epochs']} |"
         )
     lines.insert(0, f"Measured on {dataset}{spread}:\n")
     quoted = [row for row in rows if row["method"] in STUDY_RESULTS]

@@ -38,7 +38,7 @@ def plot_comparison(rows: Sequence[dict]) -> Figure:
     bars(0.2, "knn_accuracy", f"kNN ({dataset})")
     for bar, row in zip(linear, rows, strict=True):
         ax.annotate(
-            f"rank {row['effective_rank_mean']:.0f}",
+            f"rank {row['effective_rank_mean']:.0f} of d = {row['embedding_dim']}",
             (bar.get_x() + bar.get_width() / 2, 0.02),
             ha="center",
             va="bottom",

@@ -28,10 +28,6 @@ from sslteach.losses import LOSSES, method_hyperparameters
 def _train(args: argparse.Namespace) -> int:
     from sslteach.experiment import CHECKPOINT, METRICS, resume, run
 
-    if args.resume and args.overwrite:
-        raise ValueError(
-            "--resume continues the run in --out and --overwrite replaces it; give one"
-        )
     options = dict(baselines=args.baselines, progress=not args.no_progress)
     if args.resume:  # everything but where it runs comes from the checkpoint
         changes = {**given_settings(args), "loss": given_hyperparameters(args)}
@@ -67,10 +63,6 @@ def _compare(args: argparse.Namespace) -> int:
         raise ValueError(
             "--seeds N trains seeds 0 … N−1, so --seed cannot be given with it; drop one"
         )
-    if args.resume and args.overwrite:
-        raise ValueError(
-            "--resume continues the runs in --out, --overwrite replaces them: give one"
-        )
     for name in given_hyperparameters(args):
         if not any(name in method_hyperparameters(m) for m in methods):
             raise ValueError(
@@ -94,10 +86,6 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--values must be numbers separated by commas, got {args.values!r}"
         ) from err
-    if args.resume and args.overwrite:
-        raise ValueError(
-            "--resume continues the runs in --out, --overwrite replaces them: give one"
-        )
     base = config_from_args(args, args.method or "vicreg")
     results = sweep(
         base,

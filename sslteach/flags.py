@@ -71,7 +71,8 @@ def _add_loss_arguments(p: argparse.ArgumentParser) -> None:
                 )
             else:
                 kind = int if kinds == {int} else float
-                group.add_argument(flag, dest=dest, type=kind, help=text)
+                metavar = flag[2:].upper().replace("-", "_")
+                group.add_argument(flag, dest=dest, type=kind, metavar=metavar, help=text)
         except argparse.ArgumentError as err:
             names = ", ".join(sorted({m for m, _ in users}))
             raise TypeError(
@@ -80,7 +81,7 @@ def _add_loss_arguments(p: argparse.ArgumentParser) -> None:
             ) from err
 
 
-def _add_run_arguments(p: argparse.ArgumentParser, *, resumable: bool = True) -> None:
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     """Everything that defines a run, shared by train, compare and sweep. Defaults are None
     here and filled in by ``make_config``, so that what the user typed is known (--resume)."""
     d = TrainConfig()
@@ -137,13 +138,14 @@ def _add_run_arguments(p: argparse.ArgumentParser, *, resumable: bool = True) ->
         help="torch.compile the model (pays off on a GPU; on a CPU mostly compile time)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    if resumable:
-        p.add_argument(
-            "--resume",
-            action="store_true",
-            help="continue the run saved in --out exactly, with its own config",
-        )
-    p.add_argument("--overwrite", action="store_true", help="replace a run already saved in --out")
+    runs = p.add_mutually_exclusive_group()
+    runs.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run(s) saved in --out exactly, with their own config; compare and "
+        "sweep skip the runs that finished",
+    )
+    runs.add_argument("--overwrite", action="store_true", help="replace a run saved in --out")
     p.add_argument("--out", required=True, help="output folder")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sslteach.data import ImageSet, check_split
+from sslteach.data.imageset import ImageSet, check_split
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE = "cifar-10-python.tar.gz"

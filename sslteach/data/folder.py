@@ -16,7 +16,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torchvision.transforms.v2.functional import resize
 
-from sslteach.data import ImageSet, check_split
+from sslteach.data.imageset import ImageSet, check_split
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 

@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 
 from sslteach.config import TrainConfig
 from sslteach.experiment import CHECKPOINT, METRICS, prepare_output, resume, run
-from sslteach.losses import LOSSES, hyperparameters_of, method_hyperparameters
+from sslteach.losses import LOSSES, hyperparameters_of, method_hyperparameters, method_title
 from sslteach.models import parse_widths
 from sslteach.study import STUDY_NAMES, STUDY_RESULTS
 
@@ -158,7 +158,7 @@ def results_table(rows: Sequence[dict]) -> str:
     ]
     for row in rows:
         lines.append(
-            f"| {STUDY_NAMES.get(row['method'], row['method'])} "
+            f"| {method_title(row['method'])} "
             f"| {_mean_std(row, 'linear_probe_accuracy', 3)} "
             f"| {_mean_std(row, 'knn_accuracy', 3)} "
             f"| {_mean_std(row, 'effective_rank', 1)}"

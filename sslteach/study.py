@@ -8,9 +8,11 @@ recorded. These numbers are quoted, never measured here.
 
 from __future__ import annotations
 
+from sslteach.losses import method_title
+
 # Linear-probe accuracy on CIFAR-10 after short training, as the study reported it.
 STUDY_RESULTS = {"tico": 0.304, "vicreg-tico": 0.377, "vicreg": 0.421}
-STUDY_NAMES = {"tico": "TiCo", "vicreg-tico": "Custom (VICReg + TiCo)", "vicreg": "VICReg"}
+STUDY_NAMES = {method: method_title(method) for method in STUDY_RESULTS}  # "Custom (VICReg + TiCo)"
 
 # The study's best loss weights (λ = 20, μ = 25, ν = 1), for the methods that have them.
 STUDY_WEIGHTS: dict[str, dict[str, float]] = {

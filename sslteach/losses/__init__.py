@@ -80,6 +80,11 @@ def loss_class(method: str) -> type[SSLLoss]:
     return LOSSES[method]
 
 
+def method_title(method: str) -> str:
+    """The method's name in tables and figures: its loss's ``title``, else the key itself."""
+    return loss_class(method).title or method
+
+
 def method_hyperparameters(method: str) -> dict[str, Hyperparameter]:
     """The hyperparameters of ``method``'s loss, read from its constructor's signature."""
     return hyperparameters_of(loss_class(method))
@@ -126,6 +131,7 @@ __all__ = [
     "invariance_loss",
     "loss_class",
     "method_hyperparameters",
+    "method_title",
     "negative_cosine_similarity",
     "normalized_mse_loss",
     "nt_xent_loss",

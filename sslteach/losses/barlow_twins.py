@@ -96,6 +96,7 @@ class BarlowTwinsLoss(SSLLoss):
     use that). Notebook 03 derives why λ is of order 1/d.
     """
 
+    title = "Barlow Twins"
     knobs = {
         "lambda_": Knob("λ", 0, 0.05, 0.0001, "weight of the off-diagonal term"),
     }

@@ -121,6 +121,7 @@ class SSLLoss(nn.Module):
     a hyperparameter; without a process group it does nothing.
     """
 
+    title: ClassVar[str] = ""  # the method's name in tables and figures ("VICReg")
     knobs: ClassVar[dict[str, Knob]] = {}
     train_defaults: ClassVar[dict[str, dict[str, object]]] = {}
     gather_distributed: bool = False

@@ -44,6 +44,7 @@ def nt_xent_loss(z_a: Tensor, z_b: Tensor, temperature: float = 0.5) -> Tensor:
 class SimCLRLoss(SSLLoss):
     """NT-Xent (Chen et al., ICML 2020) with temperature τ = 0.5; notebook 08 derives it."""
 
+    title = "SimCLR"
     knobs = {"temperature": Knob("τ", 0.05, 2, 0.05, "softmax temperature of the similarities")}
 
     def __init__(self, temperature: float = 0.5, gather_distributed: bool = False) -> None:

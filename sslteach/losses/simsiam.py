@@ -49,6 +49,7 @@ class SimSiamLoss(SSLLoss):
     Notebook 08 removes the stop-gradient and watches the collapse.
     """
 
+    title = "SimSiam"
     knobs = {
         "predictor_hidden": Knob("hidden", 16, 1024, 16, "width of the predictor's hidden layer"),
         "stop_gradient": Knob("stop-gradient", help="treat the targets as constants"),
@@ -92,6 +93,7 @@ class BYOLLoss(SimSiamLoss):
     target network, τ from 0.99 towards 1 on a cosine schedule (from 0.8 on the short shapes
     runs); a wider predictor."""
 
+    title = "BYOL"
     knobs = {
         **SimSiamLoss.knobs,
         "predictor_hidden": replace(

@@ -98,6 +98,7 @@ class TiCoLoss(SSLLoss):
     Notebook 04 unrolls C into a memory bank.
     """
 
+    title = "TiCo"
     knobs = {
         "rho": Knob("ρ", 0, 40, 1, "weight of the covariance-contrast term"),
         "beta": Knob("β", 0, 0.99, 0.01, "momentum of the running matrix C"),

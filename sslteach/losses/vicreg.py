@@ -103,6 +103,7 @@ class VICRegLoss(SSLLoss):
     each term and drops each in turn.
     """
 
+    title = "VICReg"
     knobs = {
         "lambda_": Knob("λ", 0, 50, 1, "weight of the invariance term"),
         "mu": Knob("μ", 0, 50, 1, "weight of the variance term"),

@@ -34,6 +34,7 @@ class VICRegTiCoLoss(SSLLoss):
     Notebook 06 assembles it from the two losses' pieces and re-tunes ρ.
     """
 
+    title = "Custom (VICReg + TiCo)"
     knobs = {
         "lambda_": VICRegLoss.knobs["lambda_"],
         "mu": VICRegLoss.knobs["mu"],

@@ -49,6 +49,7 @@ class WMSELoss(SSLLoss):
     default w_size = 128 meets w_size ≥ 2·d. Notebook 05 derives the whitening.
     """
 
+    title = "W-MSE"
     knobs = {
         "w_size": Knob("w", 16, 512, 16, "rows whitened together (≥ 2·d, divides the batch)"),
         "w_iter": Knob("iterations", 1, 4, 1, "random sub-batch partitions per step"),

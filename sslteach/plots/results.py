@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from sslteach.losses import method_title
 from sslteach.study import STUDY_NAMES, STUDY_RESULTS
 
 
@@ -23,7 +24,7 @@ def plot_comparison(rows: Sequence[dict]) -> Figure:
     )
     fig.patch.set_facecolor("white")
     ax = axes[0, 0]
-    names = [STUDY_NAMES.get(r["method"], r["method"]) for r in rows]
+    names = [method_title(r["method"]) for r in rows]
     x = np.arange(len(rows))
     dataset, seeds = rows[0]["dataset"], rows[0]["seeds"]
 

@@ -41,6 +41,30 @@ def test_compare_writes_the_table_beside_the_study(tmp_path, capsys):
     assert configs["tico"]["loss"] == {}
 
 
+def test_compare_with_seeds_reports_mean_and_spread(tmp_path):
+    argv = ["compare", "--methods", "vicreg,tico", "--seeds", "2", *TINY, "--out", str(tmp_path)]
+    assert main(argv) == 0
+    with (tmp_path / "runs.csv").open() as f:
+        runs = list(csv.DictReader(f))
+    assert [(r["method"], r["seed"]) for r in runs] == [
+        ("vicreg", "0"),
+        ("vicreg", "1"),
+        ("tico", "0"),
+        ("tico", "1"),
+    ]
+    with (tmp_path / "results.csv").open() as f:
+        rows = {r["method"]: r for r in csv.DictReader(f)}
+    for method, row in rows.items():
+        values = [float(r["linear_probe_accuracy"]) for r in runs if r["method"] == method]
+        mean = sum(values) / 2
+        assert float(row["linear_probe_accuracy_mean"]) == pytest.approx(mean)
+        std = abs(values[0] - values[1]) / 2**0.5  # the sample std of two values
+        assert float(row["linear_probe_accuracy_std"]) == pytest.approx(std)
+        assert row["seeds"] == "2"
+    assert (tmp_path / "vicreg" / "seed-1" / "metrics.json").is_file()
+    assert "mean ± std over 2 seeds" in (tmp_path / "results.md").read_text()
+
+
 def test_compare_on_cifar10_format_files(cifar_root, tmp_path):
     code = main(
         [
@@ -146,6 +170,9 @@ def test_presets_set_the_cifar10_recipe():
         (["sweep", "--param", "lr", "--values", "fast"], "--values must be numbers"),
         (["sweep", "--param", "depth", "--values", "1"], "unknown sweep parameter 'depth'"),
         (["sweep", "--param", "lr", "--values", ","], "give at least one value"),
+        (["compare", "--seeds", "0"], "seeds must be a whole number ≥ 1"),
+        (["compare", "--seeds", "-2"], "seeds must be a whole number ≥ 1"),
+        (["compare", "--seeds", "2", "--seed", "1"], "--seed cannot be given with it"),
     ],
 )
 def test_compare_and_sweep_errors(argv, message, capsys, tmp_path):

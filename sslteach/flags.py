@@ -118,7 +118,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         "--momentum",
         type=float,
         help="> 0: a momentum (EMA) target network for the second view, τ from this value "
-        "towards 1 (BYOL; default: 0, off, except byol 0.99)",
+        "towards 1 (BYOL; default: 0, off; byol 0.99, 0.8 on shapes)",
     )
     p.add_argument("--momentum-schedule", choices=SCHEDULES, help="default: cosine")
     _add_loss_arguments(p)

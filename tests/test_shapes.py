@@ -95,3 +95,15 @@ def test_bad_generate_arguments(kwargs, name):
 def test_bad_split():
     with pytest.raises(ValueError, match="split"):
         load_shapes("validation")
+
+
+def test_repeated_loads_are_fresh_copies_of_one_generation():
+    """load_shapes remembers its splits (a comparison loads them for every run), but each call
+    returns tensors of its own: changing one load cannot change the next."""
+    first_images, first_labels = load_shapes("test")
+    reference = generate_shapes(2_000, seed=1)
+    first_images.zero_()
+    first_labels.fill_(-1)
+    images, labels = load_shapes("test")
+    assert torch.equal(images, reference[0]) and torch.equal(labels, reference[1])
+    assert images.data_ptr() != first_images.data_ptr()

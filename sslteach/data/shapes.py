@@ -39,6 +39,7 @@ bytes on any machine; the tests pin a digest of them.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -181,5 +182,14 @@ def load_shapes(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if split == "train":
-        return generate_shapes(num_train, seed=2 * seed, size=size)
-    return generate_shapes(num_test, seed=2 * seed + 1, size=size)
+        images, labels = _generated(num_train, 2 * seed, size)
+    else:
+        images, labels = _generated(num_test, 2 * seed + 1, size)
+    return images.clone(), labels.clone()  # the cached tensors stay untouched
+
+
+@functools.lru_cache(maxsize=8)
+def _generated(num: int, seed: int, size: int) -> tuple[Tensor, Tensor]:
+    """generate_shapes, remembered: a notebook or a comparison loads the same splits for every
+    run, and generating them costs a third of a second each time."""
+    return generate_shapes(num, seed=seed, size=size)

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch.autograd import gradcheck
 
+import sslteach.losses.barlow_twins as barlow_twins
+import sslteach.losses.vicreg as vicreg
 from sslteach.losses import (
     LOSSES,
     BarlowTwinsLoss,
@@ -30,7 +32,9 @@ from sslteach.losses import (
 
 import reference_losses as ref
 
-SHAPES = [(2, 1), (8, 1), (16, 4), (32, 16), (64, 8), (4, 16), (8, 64)]  # the last two: 2n ≤ d
+# (8, 24): d = 3n, VICReg's Gram-matrix road and Barlow Twins' (d, d) one; the last two: d ≥ 4n,
+# both losses' Gram-matrix roads.
+SHAPES = [(2, 1), (8, 1), (16, 4), (32, 16), (64, 8), (8, 24), (4, 16), (8, 64)]
 SEEDS = [0, 1, 2]
 
 
@@ -343,7 +347,7 @@ def test_wmse_reports_singular_covariance_with_the_fix():
 
 @pytest.mark.parametrize("near_copy", [False, True])
 def test_narrow_batch_shortcut_is_accurate_in_float32(near_copy):
-    """2n ≤ d takes the Gram-matrix road; in float32 it matches the (d, d) matrix in float64,
+    """d = 8n takes the Gram-matrix roads; in float32 they match the (d, d) matrix in float64,
     also when the views nearly agree (c_ii ≈ 1, the largest part of ‖c‖²_F cancelled)."""
     g = torch.Generator().manual_seed(0)
     z_a = torch.randn(128, 1024, generator=g) @ torch.randn(1024, 1024, generator=g) / 32
@@ -358,6 +362,35 @@ def test_narrow_batch_shortcut_is_accurate_in_float32(near_copy):
     for name, value in ours.items():
         assert value.dtype == torch.float32
         torch.testing.assert_close(value.double(), expected[name], rtol=2e-5, atol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize(
+    "n,d,vicreg_gram,barlow_gram",
+    [(64, 96, False, False), (64, 128, True, False), (64, 192, True, False), (64, 256, True, True)],
+)
+def test_each_loss_takes_its_gram_road_where_it_is_the_faster_one(
+    monkeypatch, n, d, vicreg_gram, barlow_gram
+):
+    """VICReg's covariance from d = 2n, Barlow Twins' terms from d = 4n (one (d, d) product
+    against two float64 (n, n) ones: benchmarks/loss_roads.py measures the break-even)."""
+    taken = []
+
+    def recorded(module, name):
+        road = getattr(module, name)
+
+        def take(*z):
+            taken.append(name)
+            return road(*z)
+
+        monkeypatch.setattr(module, name, take)
+
+    recorded(vicreg, "covariance_loss_from_gram")
+    recorded(barlow_twins, "terms_from_gram_matrices")
+    z_a, z_b = torch.randn(n, d), torch.randn(n, d)
+    covariance_loss(z_a)
+    BarlowTwinsLoss().terms(z_a, z_b)
+    assert ("covariance_loss_from_gram" in taken) == vicreg_gram
+    assert ("terms_from_gram_matrices" in taken) == barlow_gram
 
 
 def test_gram_shortcut_keeps_the_value_when_variance_sits_on_one_axis():

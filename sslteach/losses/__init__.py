@@ -39,6 +39,7 @@ from sslteach.losses.barlow_twins import (
     off_diagonal_loss,
     on_diagonal_loss,
     standardize,
+    terms_from_gram_matrices,
 )
 from sslteach.losses.base import Hyperparameter, Knob, SSLLoss, hyperparameters_of, off_diagonal
 from sslteach.losses.simclr import SimCLRLoss, nt_xent_loss
@@ -139,6 +140,7 @@ __all__ = [
     "off_diagonal_loss",
     "on_diagonal_loss",
     "standardize",
+    "terms_from_gram_matrices",
     "two_view_variance_loss",
     "variance_loss",
 ]

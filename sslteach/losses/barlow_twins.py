@@ -69,14 +69,15 @@ def off_diagonal_loss(c: Tensor) -> Tensor:
     return off_diagonal(c).pow(2).sum()
 
 
-def _terms_from_gram_matrices(z_a: Tensor, z_b: Tensor) -> dict[str, Tensor]:
-    """Both terms without the (d, d) matrix c, for a batch narrower than half the embedding.
+def terms_from_gram_matrices(z_a: Tensor, z_b: Tensor) -> dict[str, Tensor]:
+    """Both terms without the (d, d) matrix c, for a batch much narrower than the embedding.
 
     With A = ẑ_a, B = ẑ_b: c_ii = Σ_k A_ki B_ki / n, and ‖c‖²_F = ‖AᵀB‖²_F / n² =
     ⟨AAᵀ, BBᵀ⟩_F / n², so Σ_{i≠j} c_ij² = ‖c‖²_F − Σ_i c_ii² needs two (n, n) Gram matrices
     instead of one (d, d) product: d/(2n) times less arithmetic, and no (d, d) matrix to keep
-    for backward. (With 2n > d, or across processes, ``terms`` forms c itself.) The subtraction
-    cancels most of ‖c‖²_F when the views nearly agree, so both products are taken in float64.
+    for backward. The subtraction cancels most of ‖c‖²_F when the views nearly agree, so both
+    products are taken in float64, which costs about twice as much: the road pays from d ≈ 4n
+    (``benchmarks/loss_roads.py`` measures it), and ``BarlowTwinsLoss`` takes it from there.
     """
     a, b = standardize(z_a), standardize(z_b)
     a64, b64 = a.double(), b.double()
@@ -110,10 +111,10 @@ class BarlowTwinsLoss(SSLLoss):
         check_pair(z_a, z_b)
         n, d = z_a.shape
         distributed = self._distributed()
-        if 2 * n > d or distributed:
+        if 4 * n > d or distributed:  # the (d, d) road is the faster one below d = 4n
             c = cross_correlation(z_a, z_b, distributed=distributed)
             return {"on_diagonal": on_diagonal_loss(c), "off_diagonal": off_diagonal_loss(c)}
-        return _terms_from_gram_matrices(z_a, z_b)
+        return terms_from_gram_matrices(z_a, z_b)
 
     @property
     def weights(self) -> dict[str, float]:

@@ -60,7 +60,8 @@ def covariance_loss(z: Tensor) -> Tensor:
     """c(Z) = 1/d Σ_{i≠j} C(Z)_ij²: decorrelates dimensions so each carries its own information.
 
     A batch narrower than half the embedding (2n ≤ d, as with VICReg's 8192-wide projector)
-    takes the shorter road of ``covariance_loss_from_gram`` to the same number.
+    takes the shorter road of ``covariance_loss_from_gram`` to the same number (from d = 2n
+    on it is the faster one: ``benchmarks/loss_roads.py``).
     """
     check_matrix(z, "z")
     n, d = z.shape

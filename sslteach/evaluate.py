@@ -1,7 +1,8 @@
 """How good is a representation? Frozen-feature linear probe and kNN, plus baselines.
 
-- **Linear probe** (the source study's metric): freeze the encoder, standardise its features,
-  fit a multinomial logistic regression on the training split, report test accuracy.
+- **Linear probe** (the usual reading of the source study's accuracy): freeze the encoder,
+  standardise its features, fit a multinomial logistic regression on the training split,
+  report test accuracy.
 - **kNN** (Wu et al. 2018, as in the solo-learn and lightly benchmarks): cosine similarity to
   the training features, the k = 200 nearest vote with weight exp(similarity / 0.1).
 - **Baselines**: the same probes on raw pixels and on a randomly initialised encoder show how

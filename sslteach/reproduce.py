@@ -147,7 +147,7 @@ def _mean_std(row: dict, key: str, digits: int) -> str:
 
 def results_table(rows: Sequence[dict]) -> str:
     """Two markdown tables: this run's numbers (mean ± std over seeds), then the study's own
-    CIFAR-10 linear probe for the methods it has one for — never in the same column."""
+    CIFAR-10 accuracy for the methods it has one for — never in the same column."""
     dataset, seeds = rows[0]["dataset"], rows[0]["seeds"]
     spread = f", mean ± std over {seeds} seeds" if seeds > 1 else ", one seed"
     widths = sorted({row["embedding_dim"] for row in rows})
@@ -168,8 +168,8 @@ def results_table(rows: Sequence[dict]) -> str:
     lines.insert(0, f"Measured on {dataset}{spread}:\n")
     quoted = [row for row in rows if row["method"] in STUDY_RESULTS]
     if quoted:
-        lines += ["", "The source study (CIFAR-10, its own short schedule, quoted):", ""]
-        lines += ["| method | study: linear probe (CIFAR-10) |", "|---|---:|"]
+        lines += ["", "The source study (CIFAR-10; its protocol and schedule not stated; quoted):"]
+        lines += ["", "| method | study: accuracy (CIFAR-10) |", "|---|---:|"]
         lines += [
             f"| {STUDY_NAMES[row['method']]} | {STUDY_RESULTS[row['method']]:.3f} |"
             for row in quoted

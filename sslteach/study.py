@@ -2,15 +2,16 @@
 
 The study (a student project, "Self-supervised learning", course "AI practice") trained TiCo,
 its modified loss ("Custom" = VICReg + TiCo's covariance contrast, ``vicreg-tico``) and VICReg
-briefly on CIFAR-10 and reported the linear-probe accuracy of each. Its exact schedule is not
-recorded. These numbers are quoted, never measured here.
+on CIFAR-10 and reported the final classification accuracy of each. Its slides state neither
+the evaluation protocol (a linear probe on the frozen representation is the usual one) nor the
+schedule. These numbers are quoted, never measured here.
 """
 
 from __future__ import annotations
 
 from sslteach.losses import method_title
 
-# Linear-probe accuracy on CIFAR-10 after short training, as the study reported it.
+# Final classification accuracy on CIFAR-10, as the study reported it (protocol not stated).
 STUDY_RESULTS = {"tico": 0.304, "vicreg-tico": 0.377, "vicreg": 0.421}
 STUDY_NAMES = {method: method_title(method) for method in STUDY_RESULTS}  # "Custom (VICReg + TiCo)"
 

@@ -15,8 +15,8 @@ from sslteach.study import STUDY_NAMES, STUDY_RESULTS
 def plot_comparison(rows: Sequence[dict]) -> Figure:
     """Left: linear-probe and kNN accuracy per method on this run's data set, mean over seeds
     with error bars of one std (none for one seed), each method's effective rank written on
-    its bar. Right, on an axis of its own: the source study's CIFAR-10 linear probe, for the
-    methods it reports — a different data set and budget, so never on the same axis."""
+    its bar. Right, on an axis of its own: the source study's CIFAR-10 accuracy, for the methods
+    it reports — a different data set, budget and protocol, so never on the same axis."""
     quoted = [r for r in rows if r["method"] in STUDY_RESULTS]
     widths = [1.9 * len(rows) + 1.5] + ([1.2 * len(quoted) + 1.0] if quoted else [])
     fig, axes = plt.subplots(
@@ -62,7 +62,7 @@ def plot_comparison(rows: Sequence[dict]) -> Figure:
             range(len(quoted)), [STUDY_NAMES[r["method"]] for r in quoted], rotation=20, ha="right"
         )
         study.set_ylim(0, 1.05)
-        study.set_ylabel("linear-probe accuracy (CIFAR-10)")
+        study.set_ylabel("accuracy (CIFAR-10, as reported)")
         study.set_title("the source study (quoted)")
     fig.tight_layout()
     return fig
